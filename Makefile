@@ -1,0 +1,50 @@
+# mwcomms build.  `make` builds build/; `make SAN=1` builds build-san/ with ASan+UBSan (the shim with UBSan
+# only, so that it can be preloaded into programs that are not built with ASan).
+CC      ?= cc
+SAN     ?=
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Wshadow -Wno-unused-parameter -Wformat=2 -Wstrict-prototypes
+CPPFLAGS = -D_GNU_SOURCE -Iinclude -Isrc/lib
+BASE     = -std=gnu11 -fno-strict-aliasing $(WARN) $(CPPFLAGS) $(CFLAGS)
+
+ifeq ($(SAN),1)
+B       := build-san
+SANFL   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SHIMSAN := -fsanitize=undefined -fno-sanitize-recover=undefined
+else
+B       := build
+SANFL   :=
+SHIMSAN :=
+endif
+
+LIB_SRC  := $(wildcard src/lib/*.c)
+INS_SRC  := $(wildcard src/ins/*.c)
+SHIM_SRC := $(wildcard src/shim/*.c)
+RUN_SRC  := $(wildcard src/run/*.c)
+CTL_SRC  := $(wildcard src/ctl/*.c)
+HDRS     := $(wildcard include/mwcomms/*.h src/*/*.h)
+
+all: $(B)/mwinsd $(B)/libmwshim.so $(B)/mwrun $(B)/mwctl
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/mwinsd: $(INS_SRC) $(LIB_SRC) $(HDRS) | $(B)
+	$(CC) $(BASE) $(SANFL) -Isrc/ins -o $@ $(INS_SRC) $(LIB_SRC)
+
+$(B)/libmwshim.so: $(SHIM_SRC) $(LIB_SRC) $(HDRS) | $(B)
+	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Isrc/shim -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread
+
+$(B)/mwrun: $(RUN_SRC) $(LIB_SRC) $(HDRS) | $(B)
+	$(CC) $(BASE) $(SANFL) -Isrc/run -o $@ $(RUN_SRC) $(LIB_SRC)
+
+$(B)/mwctl: $(CTL_SRC) $(LIB_SRC) $(HDRS) | $(B)
+	$(CC) $(BASE) $(SANFL) -Isrc/ctl -o $@ $(CTL_SRC) $(LIB_SRC) -ljansson
+
+test: all
+	tests/run
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all test clean

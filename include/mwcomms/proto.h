@@ -1,0 +1,194 @@
+/*
+ * mwcomms control protocol: the messages a protected process (the shim) and the isolated network stack
+ * (mwinsd) exchange on the control channel.
+ *
+ * Who talks to whom
+ *   Each protected process opens one SOCK_SEQPACKET connection to an mwinsd rendezvous socket (found through
+ *   the registry).  The shim sends requests; mwinsd answers each with exactly one response carrying the same
+ *   req_id.  Responses may arrive in any order: a connect that is still in progress does not hold up a
+ *   setsockopt issued by another thread.  mwinsd never sends anything unprompted on this channel.
+ *
+ *   The bytes of a connection never cross this channel.  They flow on *carriers*: AF_UNIX socketpairs whose
+ *   program end is the fd the program holds as its socket (see DESIGN.md, decision 1).  A carrier end travels
+ *   to mwinsd as SCM_RIGHTS ancillary data on the request that creates it:
+ *
+ *     MW_CMD_SOCKET   carries the mwinsd end of a new SOCK_STREAM carrier.
+ *     MW_CMD_LISTEN   carries the mwinsd end of a new SOCK_SEQPACKET carrier, on which mwinsd pushes one
+ *                     struct mw_accept (plus the accepted connection's carrier fd) per accepted connection.
+ *     MW_CMD_CONNECT  carries, when nonblocking, the program's end of the carrier (see mw_connect_flags).
+ *
+ *   mwinsd answers MW_CMD_HELLO with the group's shared state page (a memfd, as SCM_RIGHTS).  A *group* is
+ *   every process in one network namespace: the tree that one mwrun started.  mwinsd learns the namespace from
+ *   SO_PEERCRED and /proc, never from the program, and sockets are named per group, so a forked or exec'd
+ *   child reaches the sockets it inherited simply by saying HELLO on its own connection.
+ *
+ * Usage, a connect:
+ *     struct mw_req q = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = 7, .sock_id = id };
+ *     mw_addr_from_sockaddr(&q.u.addr, sa, salen);
+ *     send(ctl, &q, sizeof q, MSG_NOSIGNAL);          -> one struct mw_rsp with req_id 7 and ret 0 or -errno
+ *
+ * Rules both sides keep
+ *   - Every message is exactly sizeof(struct mw_req) or sizeof(struct mw_rsp) bytes.  Anything else, a wrong
+ *     version, an unknown field value or an unexpected fd is a protocol violation: mwinsd disconnects the
+ *     sender; the shim treats the daemon as gone.  An unknown *command* is not a violation: it gets -ENOTSUP,
+ *     as in PV Calls.
+ *   - Each side copies a message once into private memory and validates the copy.  Nothing is read twice.
+ *   - ret is 0 or a negative errno (Linux values).  Positive values are defined per command below.
+ *   - All integers are host byte order (both ends run on one kernel), except mw_addr.port, which is network
+ *     byte order as in struct sockaddr_in.
+ *   - There is no flow control beyond the socket buffer: a client that floods requests without reading its
+ *     responses is disconnected once mwinsd's per-client response queue is full (MW_MAX_PENDING_RSP).
+ *
+ * Command values 0..6 follow Xen PV Calls (socket 0, connect 1, release 2, bind 3, listen 4, accept 5,
+ * poll 6).  Release, accept and poll are reserved and answered with -ENOTSUP: a socket is released when the
+ * last reference to its carrier is closed, accept is a local receive on the listener's carrier, and readiness
+ * is the carrier's own.
+ */
+#ifndef MWCOMMS_PROTO_H
+#define MWCOMMS_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MW_PROTO_VERSION 1
+
+/* Limits both sides enforce. */
+#define MW_OPT_MAX 256           /* largest socket option value carried (struct tcp_info fits) */
+#define MW_MAX_PENDING_RSP 4096  /* responses mwinsd queues for one client before it disconnects it */
+
+enum mw_cmd {
+	MW_CMD_SOCKET = 0,      /* u.socket; fd: carrier end; rsp sock_id: the new socket's id */
+	MW_CMD_CONNECT = 1,     /* u.connect; rsp when the connect has completed (or at once, if nonblocking) */
+	MW_CMD_RELEASE = 2,     /* reserved: -ENOTSUP */
+	MW_CMD_BIND = 3,        /* u.addr */
+	MW_CMD_LISTEN = 4,      /* u.listen; fd: seqpacket carrier end */
+	MW_CMD_ACCEPT = 5,      /* reserved: -ENOTSUP */
+	MW_CMD_POLL = 6,        /* reserved: -ENOTSUP */
+	MW_CMD_HELLO = 16,      /* first request on a connection; rsp u.hello + the page's memfd */
+	MW_CMD_SETSOCKOPT = 18, /* u.opt */
+	MW_CMD_GETSOCKOPT = 19, /* u.opt (optlen = caller's buffer size); rsp u.opt */
+	MW_CMD_SHUTDOWN = 20,   /* u.shutdown; only SHUT_RD travels here, SHUT_WR is a local shutdown of the carrier */
+	MW_CMD_IOCTL = 21,      /* u.ioctl: SIOCOUTQ and friends answered from the real socket */
+};
+
+/* A socket address.  Exactly one layout for both families, so that no length field needs trusting. */
+struct mw_addr {
+	uint16_t family;   /* AF_INET, AF_INET6, or 0 for "none" */
+	uint16_t port;     /* network byte order */
+	uint32_t flowinfo; /* AF_INET6 only */
+	uint8_t addr[16];  /* AF_INET: first 4 bytes */
+	uint32_t scope_id; /* AF_INET6 only */
+	uint32_t pad;      /* zero */
+};
+_Static_assert(sizeof(struct mw_addr) == 32, "mw_addr layout");
+
+struct mw_socket_args {
+	int32_t domain;   /* AF_INET or AF_INET6 */
+	int32_t type;     /* SOCK_STREAM; flags (NONBLOCK, CLOEXEC) are the carrier's business, not sent */
+	int32_t protocol; /* 0 or IPPROTO_TCP */
+	uint32_t pad;
+};
+
+enum mw_connect_flags {
+	/* The shim filled the carrier's send buffer with `fill` bytes so that the program's end stays unwritable
+	 * until the connect completes.  mwinsd discards exactly those bytes, and then sets the carrier end it
+	 * received with the request (SCM_RIGHTS) back to a normal send buffer; that wakes EPOLLOUT. */
+	MW_CONNECT_NONBLOCK = 1U << 0,
+};
+
+struct mw_connect_args {
+	struct mw_addr addr;
+	uint32_t flags;  /* enum mw_connect_flags */
+	uint32_t fill;   /* bytes of filler ahead of the program's data, with MW_CONNECT_NONBLOCK */
+	uint32_t sndbuf; /* the carrier's send buffer to restore, as SO_SNDBUF reported it */
+	uint32_t pad;
+};
+
+struct mw_listen_args {
+	int32_t backlog;
+	uint32_t pad;
+};
+
+struct mw_shutdown_args {
+	int32_t how; /* SHUT_RD */
+	uint32_t pad;
+};
+
+struct mw_opt_args {
+	int32_t level;
+	int32_t name;
+	uint32_t len; /* <= MW_OPT_MAX */
+	uint32_t pad;
+	uint8_t val[MW_OPT_MAX];
+};
+
+struct mw_ioctl_args {
+	uint32_t request; /* SIOCOUTQ, SIOCOUTQNSD */
+	uint32_t pad;
+	int64_t value;    /* rsp */
+};
+
+struct mw_hello_args {
+	/* req: nothing (identity comes from SO_PEERCRED and /proc, never from the program).
+	 * rsp: geometry of the shared state page that arrives with it as SCM_RIGHTS. */
+	uint32_t page_size;  /* bytes to map */
+	uint32_t nslots;     /* records in the page */
+	uint32_t group;      /* mwinsd's id for the process group */
+	uint32_t pad;
+};
+
+struct mw_req {
+	uint16_t version; /* MW_PROTO_VERSION */
+	uint16_t cmd;     /* enum mw_cmd */
+	uint32_t req_id;  /* chosen by the shim, echoed in the response */
+	uint32_t sock_id; /* the socket the command names; 0 for HELLO and SOCKET */
+	uint32_t pad;
+	union {
+		struct mw_socket_args socket;
+		struct mw_connect_args connect;
+		struct mw_addr addr;
+		struct mw_listen_args listen;
+		struct mw_shutdown_args shutdown;
+		struct mw_opt_args opt;
+		struct mw_ioctl_args ioctl;
+		struct mw_hello_args hello;
+		uint8_t raw[272];
+	} u;
+};
+_Static_assert(sizeof(struct mw_req) == 288, "mw_req layout");
+_Static_assert(offsetof(struct mw_req, u) == 16, "mw_req layout");
+
+struct mw_rsp {
+	uint16_t version;
+	uint16_t cmd;     /* echoed */
+	uint32_t req_id;  /* echoed */
+	uint32_t sock_id; /* echoed, or the new socket's id for MW_CMD_SOCKET */
+	int32_t ret;      /* 0, a positive per-command value, or -errno */
+	union {
+		struct mw_opt_args opt;
+		struct mw_ioctl_args ioctl;
+		struct mw_hello_args hello;
+		uint8_t raw[272];
+	} u;
+};
+_Static_assert(sizeof(struct mw_rsp) == 288, "mw_rsp layout");
+
+/*
+ * What mwinsd pushes on a listener's SOCK_SEQPACKET carrier for each accepted connection, with the new
+ * connection's SOCK_STREAM carrier end as SCM_RIGHTS.  The page record for sock_id is written before this is
+ * sent.  If the shim finds no fd, or a record of any other size, it drops the message and closes what it got.
+ */
+struct mw_accept {
+	uint16_t version;
+	uint16_t pad;
+	uint32_t sock_id;
+	struct mw_addr peer;
+	struct mw_addr local;
+};
+_Static_assert(sizeof(struct mw_accept) == 72, "mw_accept layout");
+
+/* Socket ids: the low 16 bits are the record's slot in the shared page; the rest is a generation count, so a
+ * stale id never names a reused slot.  0 is never a valid id. */
+#define MW_SOCK_SLOT(id) ((id) & 0xffffU)
+
+#endif /* MWCOMMS_PROTO_H */

@@ -1,0 +1,114 @@
+/*
+ * mwctl.c: mwctl, the command-line interface to mwcomms. main() reads the
+ * global options, settles the registry root, and runs one subcommand from the
+ * table below. Each subcommand lives in a file of its own (status.c), as in
+ * WireGuard's wg.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "mwlib.h"
+
+const char *PROG_NAME = "mwctl";
+
+static int help_main(const char *root, int argc, char *argv[]);
+
+static const struct {
+	const char *name;
+	int (*function)(const char *root, int argc, char *argv[]);
+	const char *description;
+} subcommands[] = {
+	{ "status", status_main, "Shows each INS, its health, and the processes attached to it" },
+	{ "help",   help_main,   "Shows this help" },
+};
+
+static void show_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "Usage: %s [-r DIR] <cmd> [<args>]\n\n", PROG_NAME);
+	fprintf(f, "Options:\n");
+	fprintf(f, "  -r, --registry DIR  registry root (default: $MWCOMMS_REGISTRY if absolute, else %s)\n\n",
+		MW_REGISTRY_DEFAULT);
+	fprintf(f, "Available subcommands:\n");
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].description);
+	fprintf(f, "\nRun '%s <cmd> --help' for the options of a subcommand.\n", PROG_NAME);
+}
+
+static int help_main(const char *root, int argc, char *argv[])
+{
+	(void)root;
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "%s: help takes no arguments\n", PROG_NAME);
+		show_usage(stderr);
+		return 1;
+	}
+	show_usage(stdout);
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "registry", required_argument, NULL, 'r' },
+		{ "help",     no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *root = NULL, *slash;
+	size_t i;
+	int c;
+
+	if (argc > 0 && argv[0][0]) {
+		slash = strrchr(argv[0], '/');
+		PROG_NAME = slash ? slash + 1 : argv[0];
+	}
+
+	/*
+	 * '+': stop at the subcommand, whose own options are its business.
+	 * ':': report a missing argument as ':', so the messages are ours.
+	 */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:r:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			root = optarg;
+			break;
+		case 'h':
+			show_usage(stdout);
+			return 0;
+		default:
+			/* optopt names a bad short option; a bad long one is the argument just read. */
+			if (optopt)
+				fprintf(stderr, "%s: option '-%c' %s\n", PROG_NAME, optopt,
+					c == ':' ? "needs an argument" : "is unknown");
+			else
+				fprintf(stderr, "%s: option '%s' %s\n", PROG_NAME, argv[optind - 1],
+					c == ':' ? "needs an argument" : "is unknown");
+			show_usage(stderr);
+			return 1;
+		}
+	}
+	if (root && !root[0]) {
+		fprintf(stderr, "%s: -r needs a directory\n", PROG_NAME);
+		return 1;
+	}
+	/* The same default as mwinsd's and mwrun's, so that all of them meet in one registry. */
+	if (!root)
+		root = mw_registry_root();
+	if (optind >= argc) {
+		show_usage(stderr);
+		return 1;
+	}
+
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(argv[optind], subcommands[i].name))
+			return subcommands[i].function(root, argc - optind, argv + optind);
+
+	fprintf(stderr, "%s: unknown subcommand '%s'\n", PROG_NAME, argv[optind]);
+	show_usage(stderr);
+	return 1;
+}

@@ -1,0 +1,317 @@
+/*
+ * client.c: the control channel, mwinsd's side.  Accepts protected processes on the rendezvous socket,
+ * reads their requests, and enforces the protocol's framing rules before anything else sees a message:
+ * exact size, version, HELLO first, descriptors only where the command takes one.  A client that breaks a
+ * rule is disconnected; the others are not affected.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ins.h"
+#include "mwlib.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+static void client_kill(struct ins_client *c, const char *why)
+{
+	if (c->dead)
+		return;
+	ins_log(c->group ? 1 : 2, "client pid %d: disconnected: %s", (int)c->pid, why);
+	c->dead = true;
+	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
+}
+
+void client_reap(void)
+{
+	struct list *l, *n;
+
+	for (l = ins.clients.next; l != &ins.clients; l = n) {
+		struct ins_client *c = container_of(l, struct ins_client, link);
+
+		n = l->next;
+		if (!c->dead)
+			continue;
+		list_del(&c->link);
+		sock_client_gone(c);
+		while (c->q_len) {
+			struct ins_rsp_q *e = &c->q[c->q_head];
+
+			if (e->fd >= 0)
+				close(e->fd);
+			c->q_head = (c->q_head + 1) % c->q_cap;
+			c->q_len--;
+		}
+		free(c->q);
+		if (c->group) {
+			registry_client_del(c);
+			c->group->nclients--;
+			group_put_if_unused(c->group);
+		}
+		if (c->pidfd >= 0)
+			close(c->pidfd);
+		close(c->ev.fd);
+		free(c);
+	}
+}
+
+static int client_flush(struct ins_client *c)
+{
+	while (c->q_len) {
+		struct ins_rsp_q *e = &c->q[c->q_head];
+		ssize_t n = mw_send_fd(c->ev.fd, &e->rsp, sizeof(e->rsp), e->fd, MSG_DONTWAIT);
+
+		if (n == -EAGAIN)
+			return -EAGAIN;
+		if (e->fd >= 0)
+			close(e->fd);
+		c->q_head = (c->q_head + 1) % c->q_cap;
+		c->q_len--;
+		if (n < 0)
+			return (int)n;
+	}
+	return 0;
+}
+
+static void client_want_out(struct ins_client *c, bool on)
+{
+	struct epoll_event e = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = &c->ev };
+
+	epoll_ctl(ins.epfd, EPOLL_CTL_MOD, c->ev.fd, &e);
+}
+
+void client_respond(struct ins_client *c, const struct mw_rsp *r, int fd)
+{
+	struct ins_rsp_q *e;
+
+	if (c->dead)
+		goto drop;
+	if (!c->q_len) {
+		ssize_t n = mw_send_fd(c->ev.fd, r, sizeof(*r), fd, MSG_DONTWAIT);
+
+		if (n == (ssize_t)sizeof(*r))
+			goto drop; /* sent: our copy of fd is no longer needed */
+		if (n != -EAGAIN) {
+			client_kill(c, "send failed");
+			goto drop;
+		}
+	}
+	/* The client is not reading its responses.  Queue a bounded number, then give up on it. */
+	if (c->q_len == c->q_cap) {
+		uint32_t cap = c->q_cap ? c->q_cap * 2 : 16, i;
+		struct ins_rsp_q *q;
+
+		if (cap > MW_MAX_PENDING_RSP) {
+			client_kill(c, "does not read its responses");
+			goto drop;
+		}
+		q = malloc(cap * sizeof(*q));
+		if (!q) {
+			client_kill(c, "out of memory");
+			goto drop;
+		}
+		for (i = 0; i < c->q_len; i++)
+			q[i] = c->q[(c->q_head + i) % c->q_cap];
+		free(c->q);
+		c->q = q;
+		c->q_cap = cap;
+		c->q_head = 0;
+	}
+	e = &c->q[(c->q_head + c->q_len) % c->q_cap];
+	e->rsp = *r;
+	e->fd = fd;
+	if (c->q_len++ == 0)
+		client_want_out(c, true);
+	return;
+drop:
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The network namespace of the client, checked against pid reuse when the kernel gives us a pidfd. */
+static int client_netns(struct ins_client *c, uint64_t *netns)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->pid);
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (c->pidfd >= 0 && syscall(SYS_pidfd_send_signal, c->pidfd, 0, NULL, 0) < 0)
+		return -ESRCH; /* the pid we just looked up may belong to someone else now */
+	*netns = (uint64_t)st.st_ino;
+	return 0;
+}
+
+static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw_rsp *r)
+{
+	uint64_t netns = 0;
+	int err, fd;
+	char path[64];
+	ssize_t n;
+
+	(void)q;
+	err = client_netns(c, &netns);
+	if (err) {
+		r->ret = err;
+		return;
+	}
+	c->group = group_get(netns, ins.cfg.nslots);
+	if (!c->group) {
+		r->ret = -ENOMEM;
+		return;
+	}
+	c->group->nclients++;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)c->pid);
+	n = readlink(path, c->exe, sizeof(c->exe) - 1);
+	c->exe[n > 0 ? n : 0] = 0;
+	registry_client_add(c);
+	fd = dup(c->group->memfd);
+	if (fd < 0) {
+		r->ret = -errno;
+		return;
+	}
+	r->u.hello.page_size = (uint32_t)mw_page_size(c->group->nslots);
+	r->u.hello.nslots = c->group->nslots;
+	r->u.hello.group = (uint32_t)netns;
+	r->ret = 0;
+	client_respond(c, r, fd);
+	r->ret = 1; /* already answered */
+}
+
+/* Which commands take a descriptor with them. */
+static bool cmd_takes_fd(const struct mw_req *q)
+{
+	switch (q->cmd) {
+	case MW_CMD_SOCKET:
+	case MW_CMD_LISTEN:
+		return true;
+	case MW_CMD_CONNECT:
+		return q->u.connect.flags & MW_CONNECT_NONBLOCK;
+	default:
+		return false;
+	}
+}
+
+static void client_read(struct ins_client *c)
+{
+	/* A bounded batch per wakeup, so one chatty client can't starve the rest. */
+	for (int budget = 64; budget > 0 && !c->dead; budget--) {
+		struct mw_req q;
+		struct mw_rsp r;
+		int fd, trunc;
+		ssize_t n = mw_recv_fd(c->ev.fd, &q, sizeof(q), &fd, &trunc, MSG_DONTWAIT);
+
+		if (n == -EAGAIN || n == -EINTR)
+			return; /* level-triggered: an interrupted read comes back */
+		if (n <= 0) {
+			client_kill(c, n == 0 ? "hung up" : "receive error");
+			return;
+		}
+		if (n != (ssize_t)sizeof(q) || trunc || q.version != MW_PROTO_VERSION ||
+		    (fd >= 0) != cmd_takes_fd(&q) || (!c->group && q.cmd != MW_CMD_HELLO) ||
+		    (c->group && q.cmd == MW_CMD_HELLO)) {
+			if (fd >= 0)
+				close(fd);
+			client_kill(c, "protocol violation");
+			return;
+		}
+		memset(&r, 0, sizeof(r));
+		r.version = MW_PROTO_VERSION;
+		r.cmd = q.cmd;
+		r.req_id = q.req_id;
+		r.sock_id = q.sock_id;
+		if (q.cmd == MW_CMD_HELLO)
+			client_hello(c, &q, &r);
+		else
+			sock_dispatch(c, &q, fd, &r);
+		/* ret == 1 means the handler answered, or will answer later (a connect in progress). */
+		if (r.ret != 1)
+			client_respond(c, &r, -1);
+	}
+	/* Budget used up with input possibly left: level-triggered epoll brings us back. */
+}
+
+static void client_event(struct ins_ev *ev, uint32_t events)
+{
+	struct ins_client *c = container_of(ev, struct ins_client, ev);
+
+	if (c->dead)
+		return;
+	if (events & EPOLLOUT) {
+		int err = client_flush(c);
+
+		if (err && err != -EAGAIN)
+			client_kill(c, "send failed");
+		else if (!err)
+			client_want_out(c, false);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		client_read(c);
+}
+
+static void listen_event(struct ins_ev *ev, uint32_t events)
+{
+	(void)events;
+	for (int i = 0; i < 32; i++) {
+		struct ins_client *c;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+		len = sizeof(c->pidfd);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &c->pidfd, &len) < 0)
+			c->pidfd = -1;
+		if (ins_ev_add(&c->ev, fd, EPOLLIN, client_event) < 0) {
+			if (c->pidfd >= 0)
+				close(c->pidfd);
+			free(c);
+			close(fd);
+			continue;
+		}
+		list_add_tail(&ins.clients, &c->link);
+		ins_log(2, "client pid %d uid %d connected", (int)c->pid, (int)c->uid);
+	}
+}
+
+int client_listen_init(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ins.sockpath) >= (int)sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(ins.sockpath);
+	/* Protected programs may run as any user: the socket is open to all, and SO_PEERCRED says who came. */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(ins.sockpath, 0666) < 0 ||
+	    listen(fd, 128) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return ins_ev_add(&ins.ev_listen, fd, EPOLLIN, listen_event);
+}

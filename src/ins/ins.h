@@ -1,0 +1,215 @@
+/*
+ * ins.h: mwinsd's private header.  mwinsd is the isolated network stack: it holds the real sockets of every
+ * protected process, executes their control requests, and relays bytes between each real socket and the
+ * carrier (an AF_UNIX socketpair) whose other end the program holds as its socket.
+ *
+ * Objects and who owns whom:
+ *   struct ins_group   every process of one network namespace (one mwrun tree); owns the shared state page
+ *                      and names sockets by slot.  Lives while it has clients or sockets.
+ *   struct ins_client  one control connection (one process).  Borrowed by a socket only while that socket
+ *                      owes it a connect response.
+ *   struct ins_sock    one program socket: the real socket and the carrier end.  Lives until the carrier is
+ *                      gone from the program's side (last close) or the connection has ended both ways.
+ *
+ * Everything runs on one thread, in one epoll loop.  No call blocks: every fd is non-blocking and a request
+ * whose answer needs the network (connect) is answered when the network answers.
+ *
+ * Functions return 0 or a negative errno unless they say otherwise.
+ */
+#ifndef MW_INS_H
+#define MW_INS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mwcomms/page.h"
+#include "mwcomms/proto.h"
+
+/* One epoll registration.  data.ptr points at it; fn is called with the epoll events. */
+struct ins_ev {
+	int fd;
+	void (*fn)(struct ins_ev *ev, uint32_t events);
+};
+
+struct list {
+	struct list *prev, *next;
+};
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+static inline void list_init(struct list *l) { l->prev = l->next = l; }
+static inline bool list_empty(const struct list *l) { return l->next == l; }
+static inline void list_add_tail(struct list *l, struct list *n)
+{
+	n->prev = l->prev;
+	n->next = l;
+	l->prev->next = n;
+	l->prev = n;
+}
+static inline void list_del(struct list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	list_init(n);
+}
+
+struct ins_group {
+	struct list link;       /* in ins.groups */
+	uint64_t netns;         /* inode of the clients' network namespace */
+	int memfd;              /* the shared state page; sealed against writes through new mappings */
+	struct mw_sock_rec *rec;
+	uint32_t *seq;          /* private copy of each record's seqlock: we never read back shared memory */
+	uint16_t *gen;          /* generation of each slot, for ids */
+	uint32_t *errseq;       /* private copy of each record's error_seq */
+	struct ins_sock **sock; /* by slot */
+	uint32_t *freeq;        /* FIFO of free slots: a freed record stays readable as long as possible */
+	uint32_t free_head, free_count;
+	uint32_t nslots;
+	uint32_t nclients, nsocks;
+};
+
+/* A response waiting for room in the client's socket. */
+struct ins_rsp_q {
+	struct mw_rsp rsp;
+	int fd;
+};
+
+struct ins_client {
+	struct ins_ev ev;
+	struct list link;       /* in ins.clients */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int pidfd;              /* SO_PEERPIDFD, -1 if the kernel has none: pins the pid against reuse */
+	struct ins_group *group; /* NULL until HELLO */
+	char exe[256];
+	struct ins_rsp_q *q;    /* ring of responses the socket had no room for */
+	uint32_t q_head, q_len, q_cap;
+	bool dead;              /* protocol violation or hangup: freed at the end of the loop iteration */
+};
+
+enum ins_sock_state {
+	INS_OPEN,
+	INS_CONNECTING,
+	INS_CONNECTED,
+	INS_LISTENING,
+};
+
+/* One direction of a relay: bytes read from src that dst had no room for yet. */
+struct ins_dir {
+	char *buf;
+	uint32_t off, len;
+	bool eof;     /* src said EOF (or we gave up on it) */
+	bool shut;    /* and dst was shut for writing after the last byte */
+	bool discard; /* dst is gone: read src and drop */
+};
+
+struct ins_sock {
+	struct ins_group *group;
+	uint32_t id, slot;
+	int domain;
+	enum ins_sock_state state;
+	int real;                  /* the real socket, in the INS's namespace */
+	int car;                   /* our end of the carrier: SOCK_STREAM, or SOCK_SEQPACKET once listening */
+	struct ins_ev ev_real, ev_car;
+	pid_t creator;             /* pid of the client that made it (0 when accepted) */
+	struct mw_addr local, peer;
+	uint64_t bytes_in, bytes_out;
+	uint64_t t_start_ms;
+
+	/* connect in progress */
+	struct ins_client *waiter; /* blocking connect: who gets the response; NULL otherwise */
+	uint32_t waiter_req;
+	int prog_end;              /* nonblocking connect: the program's carrier end, to restore its sndbuf */
+	uint32_t sndbuf;
+	uint32_t fill;             /* filler bytes still to discard from the carrier */
+
+	struct ins_dir up;         /* program -> network */
+	struct ins_dir down;       /* network -> program */
+	bool car_hup;              /* the program's side is finished (last close, or both directions shut) */
+
+	/* listener: a connection accepted that the carrier had no room for yet */
+	struct ins_sock *held;
+	int held_fd;
+	struct mw_accept held_msg;
+
+	struct list runq;          /* in ins.runq while it has work left over from its budget */
+	bool dead;
+};
+
+struct ins_cfg {
+	char registry[256];
+	char id[64];
+	int ready_fd;
+	bool report;
+	int verbose;
+	uint32_t nslots;
+};
+
+struct ins {
+	struct ins_cfg cfg;
+	int epfd;
+	struct ins_ev ev_listen, ev_timer, ev_signal;
+	char dir[512];      /* registry directory of this instance */
+	char sockpath[512];
+	struct list groups, clients, runq;
+	struct ins_sock **dead_socks;
+	uint32_t ndead, dead_cap;
+	uint64_t heartbeat;
+	uint64_t bytes_in, bytes_out, nsocks;
+	bool quit;
+};
+
+extern struct ins ins;
+
+/* main.c */
+int ins_ev_add(struct ins_ev *ev, int fd, uint32_t events, void (*fn)(struct ins_ev *, uint32_t));
+uint64_t ins_now_ms(void);
+void ins_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* client.c */
+int client_listen_init(void);
+void client_respond(struct ins_client *c, const struct mw_rsp *r, int fd);
+void client_reap(void);
+
+/* group.c */
+struct ins_group *group_get(uint64_t netns, uint32_t nslots); /* NULL on failure (logged) */
+void group_put_if_unused(struct ins_group *g);
+int group_slot_alloc(struct ins_group *g, struct ins_sock *s); /* -EMFILE when full; sets s->slot, s->id */
+void group_slot_free(struct ins_group *g, struct ins_sock *s);
+struct ins_sock *group_sock_find(struct ins_group *g, uint32_t id); /* NULL if not a live socket */
+/* Publish s's fields to its record (seqlock).  error: 0 leaves the pending error, >0 posts a new one. */
+void group_rec_publish(struct ins_sock *s, uint16_t state, int error);
+
+/* sock.c */
+/* A new socket in group g over real and car, with a slot and an id; NULL when the group is full. */
+struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car);
+void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r);
+void sock_free_deferred(struct ins_sock *s);
+void sock_reap(void);
+void sock_client_gone(struct ins_client *c);
+const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);
+
+/* relay.c */
+void relay_start(struct ins_sock *s);
+void relay_car_event(struct ins_ev *ev, uint32_t events);
+void relay_real_event(struct ins_ev *ev, uint32_t events);
+void relay_pump(struct ins_sock *s);
+/* The real socket is connected: publish it, answer a blocking connect, and give the carrier back. */
+void relay_connected(struct ins_sock *s);
+/* Restore the program's end of the carrier after the shim's filler (see mw_connect_flags). */
+void relay_connect_undo_fill(struct ins_sock *s);
+void relay_run_queue(void);
+/* The connection failed on the network side: post err to the program and end it. */
+void relay_fail(struct ins_sock *s, int err);
+
+/* registry.c */
+int registry_prepare(void); /* creates the instance's directory and names the rendezvous socket */
+int registry_publish(void);
+void registry_tick(void);
+void registry_client_add(struct ins_client *c);
+void registry_client_del(struct ins_client *c);
+void registry_remove(void);
+
+#endif /* MW_INS_H */

@@ -1,0 +1,223 @@
+/*
+ * main.c: mwinsd's entry point: options, the registry entry, and the one epoll loop everything runs in.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ins.h"
+#include "mwlib.h"
+
+struct ins ins;
+
+uint64_t ins_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void ins_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > ins.cfg.verbose)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "mwinsd[%s]: ", ins.cfg.id);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int ins_ev_add(struct ins_ev *ev, int fd, uint32_t events, void (*fn)(struct ins_ev *, uint32_t))
+{
+	struct epoll_event e = { .events = events, .data.ptr = ev };
+
+	ev->fd = fd;
+	ev->fn = fn;
+	return epoll_ctl(ins.epfd, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+static void on_timer(struct ins_ev *ev, uint32_t events)
+{
+	uint64_t ticks;
+
+	(void)events;
+	if (read(ev->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	ins.heartbeat += ticks;
+	registry_tick();
+}
+
+static void on_signal(struct ins_ev *ev, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			ins.quit = true;
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mwinsd [-r DIR] [-i ID] [--ready-fd N] [--report] [-v]\n"
+		   "  -r, --registry DIR  registry root (default $MWCOMMS_REGISTRY or %s)\n"
+		   "  -i, --id ID         instance id (default ins-PID)\n"
+		   "      --ready-fd N    write a line to fd N once serving\n"
+		   "      --report        print every connection seen to stderr when it ends\n"
+		   "  -v, --verbose       log more (repeat for more)\n",
+		MW_REGISTRY_DEFAULT);
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "registry", required_argument, NULL, 'r' }, { "id", required_argument, NULL, 'i' },
+		{ "ready-fd", required_argument, NULL, 'R' }, { "report", no_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },        { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	snprintf(ins.cfg.registry, sizeof(ins.cfg.registry), "%s", mw_registry_root());
+	snprintf(ins.cfg.id, sizeof(ins.cfg.id), "ins-%d", (int)getpid());
+	ins.cfg.ready_fd = -1;
+	ins.cfg.nslots = 16384;
+	while ((c = getopt_long(argc, argv, "r:i:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			if (optarg[0] != '/' || strlen(optarg) >= sizeof(ins.cfg.registry) - 64) {
+				fprintf(stderr, "mwinsd: registry must be an absolute path of reasonable length\n");
+				return -EINVAL;
+			}
+			snprintf(ins.cfg.registry, sizeof(ins.cfg.registry), "%s", optarg);
+			break;
+		case 'i':
+			if (!optarg[0] || strlen(optarg) >= sizeof(ins.cfg.id) || strpbrk(optarg, "/ \t\n") ||
+			    optarg[0] == '.') {
+				fprintf(stderr, "mwinsd: bad instance id '%s'\n", optarg);
+				return -EINVAL;
+			}
+			snprintf(ins.cfg.id, sizeof(ins.cfg.id), "%s", optarg);
+			break;
+		case 'R': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 0 || v > 65535) {
+				fprintf(stderr, "mwinsd: bad --ready-fd '%s'\n", optarg);
+				return -EINVAL;
+			}
+			ins.cfg.ready_fd = (int)v;
+			break;
+		}
+		case 'p':
+			ins.cfg.report = true;
+			break;
+		case 'v':
+			ins.cfg.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int setup_loop(void)
+{
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	sigset_t mask;
+	int fd, err;
+
+	ins.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ins.epfd < 0)
+		return -errno;
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0)
+		return -errno;
+	err = ins_ev_add(&ins.ev_timer, fd, EPOLLIN, on_timer);
+	if (err)
+		return err;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return ins_ev_add(&ins.ev_signal, fd, EPOLLIN, on_signal);
+}
+
+int main(int argc, char **argv)
+{
+	struct epoll_event evs[128];
+	int err;
+
+	signal(SIGPIPE, SIG_IGN);
+	list_init(&ins.groups);
+	list_init(&ins.clients);
+	list_init(&ins.runq);
+	if (parse_args(argc, argv) < 0)
+		return 2;
+	err = setup_loop();
+	if (!err)
+		err = registry_prepare();
+	if (!err)
+		err = client_listen_init();
+	if (!err)
+		err = registry_publish();
+	if (err) {
+		fprintf(stderr, "mwinsd: cannot start: %s\n", strerror(-err));
+		registry_remove();
+		return 1;
+	}
+	ins_log(1, "serving on %s", ins.sockpath);
+	if (ins.cfg.ready_fd >= 0) {
+		if (write(ins.cfg.ready_fd, "ready\n", 6) < 0)
+			ins_log(0, "ready fd: %s", strerror(errno));
+		close(ins.cfg.ready_fd);
+	}
+	while (!ins.quit) {
+		int i, n, timeout = list_empty(&ins.runq) ? -1 : 0;
+
+		n = epoll_wait(ins.epfd, evs, 128, timeout);
+		if (n < 0 && errno != EINTR) {
+			ins_log(0, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct ins_ev *ev = evs[i].data.ptr;
+
+			ev->fn(ev, evs[i].events);
+		}
+		relay_run_queue();
+		/* Objects die here, never inside a handler: a later event of this batch may still name them. */
+		sock_reap();
+		client_reap();
+	}
+	registry_remove();
+	ins_log(1, "exiting");
+	return 0;
+}

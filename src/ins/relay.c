@@ -1,0 +1,394 @@
+/*
+ * relay.c: moving bytes between each real socket and its carrier, and turning what the network reports
+ * (connect results, resets, EOF) into what the program observes on its carrier.
+ *
+ * Both fds of a connection are registered edge-triggered for input and output, and every event runs one pump
+ * over both directions.  A direction stops only on EAGAIN (then an edge will come), on EOF, or when its budget
+ * is spent (then the socket goes on the run queue, so one fast connection can't starve the others).
+ *
+ * Memory: bytes go through one shared scratch buffer.  Only a remainder the destination had no room for is
+ * kept per connection, so an idle connection costs no buffer at all.
+ *
+ * How the program learns what happened, in the kernel's own terms (see DESIGN.md, decision 1):
+ *   - connect completes: the program's end gets its normal send buffer back, which wakes EPOLLOUT.  Until
+ *     then the shim's filler keeps it unwritable.
+ *   - connect fails, or the connection is reset: the error is posted in the page record *first*, then the
+ *     carrier is closed.  Closed with the filler (or any unread bytes) still in it, the kernel gives the
+ *     program's end POLLERR|POLLHUP, as a refused TCP socket has; the shim reads the real errno from the page.
+ *   - the peer's FIN: shutdown(carrier, SHUT_WR), after every byte before it.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ins.h"
+#include "mwlib.h"
+
+enum pump_result {
+	PUMP_BLOCKED, /* waiting for an edge */
+	PUMP_MORE,    /* budget spent, work left */
+	PUMP_DONE,    /* EOF passed on */
+	PUMP_ERR_SRC, /* errno in *err */
+	PUMP_ERR_DST,
+};
+
+#define RELAY_CHUNK (256 * 1024)
+#define RELAY_BUDGET 16 /* chunks per direction per pump */
+
+static char scratch[RELAY_CHUNK];
+
+static void account(struct ins_sock *s, bool up, size_t n)
+{
+	if (up) {
+		s->bytes_out += n;
+		ins.bytes_out += n;
+	} else {
+		s->bytes_in += n;
+		ins.bytes_in += n;
+	}
+}
+
+/* Drop the shim's filler from the front of the carrier. */
+static int skip_fill(struct ins_sock *s)
+{
+	while (s->fill) {
+		size_t want = s->fill < sizeof(scratch) ? s->fill : sizeof(scratch);
+		ssize_t n = recv(s->car, scratch, want, MSG_DONTWAIT);
+
+		if (n <= 0)
+			return n < 0 && errno == EAGAIN ? -EAGAIN : -EPIPE;
+		s->fill -= (uint32_t)n;
+	}
+	return 0;
+}
+
+static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, bool up, int *err)
+{
+	for (int i = 0; i < RELAY_BUDGET; i++) {
+		ssize_t n, m;
+
+		if (d->len) {
+			if (d->discard) {
+				d->off = d->len;
+			} else {
+				n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+				if (n < 0) {
+					if (errno == EAGAIN)
+						return PUMP_BLOCKED;
+					*err = errno;
+					return PUMP_ERR_DST;
+				}
+				account(s, up, (size_t)n);
+				d->off += (uint32_t)n;
+				if (d->off < d->len)
+					return PUMP_BLOCKED;
+			}
+			free(d->buf);
+			d->buf = NULL;
+			d->off = d->len = 0;
+		}
+		if (d->eof) {
+			if (!d->shut) {
+				shutdown(dst, SHUT_WR);
+				d->shut = true;
+			}
+			return PUMP_DONE;
+		}
+		n = recv(src, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				return PUMP_BLOCKED;
+			*err = errno;
+			return PUMP_ERR_SRC;
+		}
+		if (n == 0) {
+			d->eof = true;
+			continue;
+		}
+		if (d->discard)
+			continue;
+		m = send(dst, scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (m < 0) {
+			if (errno != EAGAIN) {
+				*err = errno;
+				return PUMP_ERR_DST;
+			}
+			m = 0;
+		}
+		account(s, up, (size_t)m);
+		if (m < n) {
+			d->buf = malloc((size_t)(n - m));
+			if (!d->buf) {
+				*err = ENOMEM;
+				return PUMP_ERR_DST;
+			}
+			memcpy(d->buf, scratch + m, (size_t)(n - m));
+			d->len = (uint32_t)(n - m);
+			d->off = 0;
+			return PUMP_BLOCKED;
+		}
+	}
+	return PUMP_MORE;
+}
+
+static void runq_add(struct ins_sock *s)
+{
+	if (list_empty(&s->runq))
+		list_add_tail(&ins.runq, &s->runq);
+}
+
+void relay_fail(struct ins_sock *s, int err)
+{
+	char a[64];
+
+	ins_log(2, "socket %#x to %s: %s", s->id, sock_addr_str(&s->peer, a, sizeof(a)), strerror(err));
+	if (s->waiter) {
+		/* A blocking connect: the error is the call's return value, not a pending error, and the socket
+		 * may be connected again, as a kernel socket may. */
+		struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->waiter_req,
+				    .sock_id = s->id, .ret = -err };
+
+		client_respond(s->waiter, &r, -1);
+		s->waiter = NULL;
+		s->state = INS_OPEN;
+		memset(&s->peer, 0, sizeof(s->peer));
+		group_rec_publish(s, MW_SS_OPEN, -1);
+		return;
+	}
+	/* Post the error /before/ the carrier goes: the shim reads the page when it sees the carrier fail. */
+	group_rec_publish(s, MW_SS_CLOSED, err);
+	/* Bytes that arrived before the failure are the program's to read, as on a kernel socket. */
+	if (s->down.len && !s->down.discard)
+		send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+	sock_free_deferred(s);
+}
+
+void relay_start(struct ins_sock *s)
+{
+	if (ins_ev_add(&s->ev_car, s->car, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_car_event) < 0 ||
+	    ins_ev_add(&s->ev_real, s->real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_real_event) < 0) {
+		sock_free_deferred(s);
+		return;
+	}
+	relay_pump(s);
+}
+
+void relay_connected(struct ins_sock *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	s->state = INS_CONNECTED;
+	if (getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
+		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
+	group_rec_publish(s, MW_SS_CONNECTED, -1);
+	if (s->waiter) {
+		struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->waiter_req,
+				    .sock_id = s->id, .ret = 0 };
+
+		client_respond(s->waiter, &r, -1);
+		s->waiter = NULL;
+	}
+	relay_connect_undo_fill(s);
+}
+
+void relay_connect_undo_fill(struct ins_sock *s)
+{
+	if (s->prog_end >= 0) {
+		/* Giving the program's end its send buffer back is what makes it writable: the filler in it is
+		 * then well under a quarter of the buffer.  The kernel wakes the program's poll right here. */
+		int v = (int)(s->sndbuf / 2);
+
+		if (v > 0)
+			setsockopt(s->prog_end, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+		close(s->prog_end);
+		s->prog_end = -1;
+	}
+	relay_pump(s);
+}
+
+static void listener_pump(struct ins_sock *s)
+{
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		struct ins_sock *c;
+		int fd, sv[2];
+
+		if (s->held) {
+			ssize_t n = mw_send_fd(s->car, &s->held_msg, sizeof(s->held_msg), s->held_fd,
+					       MSG_DONTWAIT);
+
+			if (n == -EAGAIN)
+				return; /* the program is not accepting: the kernel's backlog holds the rest */
+			close(s->held_fd);
+			s->held_fd = -1;
+			c = s->held;
+			s->held = NULL;
+			if (n < 0) {
+				sock_free_deferred(c);
+				return;
+			}
+			relay_start(c);
+		}
+		fd = accept4(s->real, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN)
+				return;
+			if (errno == ECONNABORTED || errno == EINTR)
+				continue;
+			ins_log(0, "accept on socket %#x: %s", s->id, strerror(errno));
+			return;
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+			close(fd);
+			return;
+		}
+		c = sock_new(s->group, s->domain, fd, sv[1]);
+		if (!c) {
+			/* The group is at its socket limit: refuse the connection rather than queue it. */
+			close(fd);
+			close(sv[0]);
+			close(sv[1]);
+			continue;
+		}
+		c->state = INS_CONNECTED;
+		mw_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss, len);
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+			mw_addr_from_sockaddr(&c->local, (struct sockaddr *)&ss, len);
+		group_rec_publish(c, MW_SS_CONNECTED, -1);
+		s->held = c;
+		s->held_fd = sv[0];
+		memset(&s->held_msg, 0, sizeof(s->held_msg));
+		s->held_msg.version = MW_PROTO_VERSION;
+		s->held_msg.sock_id = c->id;
+		s->held_msg.peer = c->peer;
+		s->held_msg.local = c->local;
+	}
+	runq_add(s);
+}
+
+void relay_pump(struct ins_sock *s)
+{
+	enum pump_result up, down;
+	uint64_t before;
+	int err = 0;
+
+	if (s->dead)
+		return;
+	if (s->state == INS_LISTENING) {
+		listener_pump(s);
+		return;
+	}
+	if (s->fill && skip_fill(s) == -EPIPE)
+		s->car_hup = true;
+	if (s->state != INS_CONNECTED) {
+		if (s->car_hup)
+			sock_free_deferred(s); /* closed before it connected: the connect is abandoned */
+		return;
+	}
+	if (s->fill)
+		return; /* the rest of the filler is still on its way */
+	before = s->bytes_in + s->bytes_out;
+	up = dir_pump(s, &s->up, s->car, s->real, true, &err);
+	if (up == PUMP_ERR_SRC) {
+		/* The program's end went away with bytes unread: the kernel's answer to that is a reset. */
+		struct linger lg = { 1, 0 };
+
+		setsockopt(s->real, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		sock_free_deferred(s);
+		return;
+	}
+	if (up == PUMP_ERR_DST) {
+		relay_fail(s, err);
+		return;
+	}
+	down = dir_pump(s, &s->down, s->real, s->car, false, &err);
+	if (down == PUMP_ERR_SRC) {
+		relay_fail(s, err);
+		return;
+	}
+	if (down == PUMP_ERR_DST) {
+		/* The program can no longer read (it is gone): drop what the network sends from now on. */
+		s->down.discard = true;
+		down = PUMP_MORE;
+	}
+	if (s->bytes_in + s->bytes_out != before)
+		group_rec_publish(s, MW_SS_CONNECTED, 0);
+	if (s->car_hup && s->up.shut) {
+		/* The program has finished with the socket (closed it, or shut both ways): close the real one.
+		 * Whatever the network still sends, nobody will read; the kernel resets if any is unread. */
+		sock_free_deferred(s);
+		return;
+	}
+	if (up == PUMP_MORE || down == PUMP_MORE)
+		runq_add(s);
+}
+
+void relay_run_queue(void)
+{
+	struct list q;
+
+	if (list_empty(&ins.runq))
+		return;
+	/* Take the whole queue: sockets that still have work re-queue themselves for the next round. */
+	q = ins.runq;
+	q.next->prev = &q;
+	q.prev->next = &q;
+	list_init(&ins.runq);
+	while (!list_empty(&q)) {
+		struct ins_sock *s = container_of(q.next, struct ins_sock, runq);
+
+		list_del(&s->runq);
+		relay_pump(s);
+	}
+}
+
+void relay_car_event(struct ins_ev *ev, uint32_t events)
+{
+	struct ins_sock *s = container_of(ev, struct ins_sock, ev_car);
+
+	if (s->dead)
+		return;
+	if (s->state == INS_LISTENING) {
+		if (events & (EPOLLHUP | EPOLLERR)) {
+			sock_free_deferred(s); /* the program closed its listener */
+			return;
+		}
+		listener_pump(s);
+		return;
+	}
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		s->car_hup = true;
+		s->down.discard = s->down.discard || !s->down.shut;
+	}
+	relay_pump(s);
+}
+
+void relay_real_event(struct ins_ev *ev, uint32_t events)
+{
+	struct ins_sock *s = container_of(ev, struct ins_sock, ev_real);
+
+	if (s->dead)
+		return;
+	if (s->state == INS_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(s->real, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err)
+			relay_fail(s, err);
+		else
+			relay_connected(s);
+		return;
+	}
+	relay_pump(s);
+}

@@ -1,0 +1,446 @@
+/*
+ * sock.c: the dispatcher (the original's xenevent.c): each control request becomes calls on a real socket.
+ * Requests arrive here already framed and versioned by client.c; this file validates their arguments.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ins.h"
+#include "mwlib.h"
+
+const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (a->family == AF_INET)
+		inet_ntop(AF_INET, a->addr, ip, sizeof(ip));
+	else if (a->family == AF_INET6)
+		inet_ntop(AF_INET6, a->addr, ip, sizeof(ip));
+	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(a->port));
+	return buf;
+}
+
+static void sock_update_local(struct ins_sock *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
+		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
+}
+
+static uint16_t sock_page_state(const struct ins_sock *s)
+{
+	static const uint16_t map[] = {
+		[INS_OPEN] = MW_SS_OPEN,
+		[INS_CONNECTING] = MW_SS_CONNECTING,
+		[INS_CONNECTED] = MW_SS_CONNECTED,
+		[INS_LISTENING] = MW_SS_LISTENING,
+	};
+	return map[s->state];
+}
+
+/* Is fd an AF_UNIX socket of the given type?  Carriers come from the program: check, don't trust. */
+static bool is_unix_of_type(int fd, int type)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
+		return false;
+	len = sizeof(v);
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == type;
+}
+
+struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
+{
+	struct ins_sock *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (group_slot_alloc(g, s) < 0) {
+		free(s);
+		return NULL;
+	}
+	s->group = g;
+	s->domain = domain;
+	s->real = real;
+	s->car = car;
+	s->prog_end = -1;
+	s->held_fd = -1;
+	s->local.family = (uint16_t)domain;
+	s->t_start_ms = ins_now_ms();
+	list_init(&s->runq);
+	ins.nsocks++;
+	return s;
+}
+
+static void sock_report(struct ins_sock *s)
+{
+	char l[64], p[64];
+
+	if (!ins.cfg.report || s->state == INS_LISTENING || !s->peer.family)
+		return;
+	fprintf(stderr, "mwinsd: conn %s %s -> %s pid %d out %llu in %llu %llums\n",
+		s->creator ? "outbound" : "inbound", sock_addr_str(&s->local, l, sizeof(l)),
+		sock_addr_str(&s->peer, p, sizeof(p)), (int)s->creator, (unsigned long long)s->bytes_out,
+		(unsigned long long)s->bytes_in, (unsigned long long)(ins_now_ms() - s->t_start_ms));
+}
+
+/* Mark s for freeing at the end of this loop iteration. */
+void sock_free_deferred(struct ins_sock *s)
+{
+	if (s->dead)
+		return;
+	s->dead = true;
+	if (ins.ndead == ins.dead_cap) {
+		uint32_t cap = ins.dead_cap ? ins.dead_cap * 2 : 64;
+		struct ins_sock **d = realloc(ins.dead_socks, cap * sizeof(*d));
+
+		if (!d)
+			abort(); /* can't keep the socket and can't free it: nothing sane is left */
+		ins.dead_socks = d;
+		ins.dead_cap = cap;
+	}
+	ins.dead_socks[ins.ndead++] = s;
+	/* Deregister now: a closed fd number may be reused by a new socket in this same iteration. */
+	if (s->real >= 0)
+		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
+	if (s->car >= 0)
+		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
+}
+
+static void sock_destroy(struct ins_sock *s)
+{
+	sock_report(s);
+	/* The record outlives the socket, marked closed, until its slot is reused: a program that still holds
+	 * the carrier can go on asking getsockname/getpeername. */
+	group_rec_publish(s, MW_SS_CLOSED, 0);
+	if (s->held) {
+		close(s->held_fd);
+		sock_destroy(s->held);
+	}
+	if (!list_empty(&s->runq))
+		list_del(&s->runq);
+	if (s->real >= 0)
+		close(s->real);
+	if (s->car >= 0)
+		close(s->car);
+	if (s->prog_end >= 0)
+		close(s->prog_end);
+	free(s->up.buf);
+	free(s->down.buf);
+	group_slot_free(s->group, s);
+	ins.nsocks--;
+	group_put_if_unused(s->group);
+	free(s);
+}
+
+void sock_reap(void)
+{
+	for (uint32_t i = 0; i < ins.ndead; i++)
+		sock_destroy(ins.dead_socks[i]);
+	ins.ndead = 0;
+}
+
+void sock_client_gone(struct ins_client *c)
+{
+	struct ins_group *g = c->group;
+
+	if (!g)
+		return;
+	for (uint32_t i = 1; i < g->nslots; i++) {
+		if (g->sock[i] && g->sock[i]->waiter == c)
+			g->sock[i]->waiter = NULL;
+	}
+}
+
+static int cmd_socket(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r)
+{
+	const struct mw_socket_args *a = &q->u.socket;
+	struct ins_sock *s;
+	int real, err;
+
+	if (a->domain != AF_INET && a->domain != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (a->type != SOCK_STREAM)
+		return -EPROTONOSUPPORT;
+	if (a->protocol != 0 && a->protocol != IPPROTO_TCP)
+		return -EPROTONOSUPPORT;
+	if (!is_unix_of_type(fd, SOCK_STREAM))
+		return -EBADF;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	real = socket(a->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (real < 0)
+		return -errno;
+	s = sock_new(c->group, a->domain, real, fd);
+	if (!s) {
+		close(real);
+		return -EMFILE;
+	}
+	s->creator = c->pid;
+	err = ins_ev_add(&s->ev_car, fd, EPOLLIN | EPOLLRDHUP | EPOLLET, relay_car_event);
+	if (!err)
+		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_real_event);
+	if (err) {
+		s->car = -1; /* the caller closes fd */
+		sock_free_deferred(s);
+		return err;
+	}
+	group_rec_publish(s, MW_SS_OPEN, -1);
+	r->sock_id = s->id;
+	ins_log(2, "pid %d: socket %#x", (int)c->pid, s->id);
+	return 0;
+}
+
+static int cmd_bind(struct ins_sock *s, const struct mw_req *q)
+{
+	struct sockaddr_storage ss;
+	int len;
+
+	if (q->u.addr.family != s->domain)
+		return q->u.addr.family == AF_INET || q->u.addr.family == AF_INET6 ? -EINVAL : -EAFNOSUPPORT;
+	len = mw_addr_to_sockaddr(&q->u.addr, &ss);
+	if (len < 0)
+		return len;
+	if (bind(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
+		return -errno;
+	sock_update_local(s);
+	group_rec_publish(s, sock_page_state(s), 0);
+	return 0;
+}
+
+static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int fd)
+{
+	int backlog = q->u.listen.backlog;
+
+	if (s->state != INS_OPEN && s->state != INS_LISTENING)
+		return -EINVAL;
+	if (!is_unix_of_type(fd, SOCK_SEQPACKET))
+		return -EBADF;
+	if (listen(s->real, backlog) < 0)
+		return -errno;
+	if (s->state == INS_LISTENING) {
+		/* listen() again only changes the backlog; the program keeps its carrier. */
+		close(fd);
+		return 0;
+	}
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	/* Swap the stream carrier for the message carrier; the shim puts its end in place of the old one. */
+	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
+	close(s->car);
+	s->car = fd;
+	s->state = INS_LISTENING;
+	if (ins_ev_add(&s->ev_car, fd, EPOLLOUT | EPOLLET, relay_car_event) < 0) {
+		sock_free_deferred(s);
+		return -ENOMEM;
+	}
+	sock_update_local(s);
+	group_rec_publish(s, MW_SS_LISTENING, 0);
+	ins_log(2, "socket %#x listening", s->id);
+	relay_pump(s);
+	return 0;
+}
+
+/* Takes ownership of *fdp (sets it to -1) once the request is valid. */
+static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw_req *q, int *fdp)
+{
+	const struct mw_connect_args *a = &q->u.connect;
+	bool nonblock = a->flags & MW_CONNECT_NONBLOCK;
+	struct sockaddr_storage ss;
+	int len, err;
+
+	if (a->flags & ~MW_CONNECT_NONBLOCK)
+		return -EINVAL;
+	if (s->state == INS_CONNECTING)
+		return -EALREADY;
+	if (s->state == INS_CONNECTED)
+		return -EISCONN;
+	if (s->state == INS_LISTENING)
+		return -EISCONN;
+	if (a->addr.family != s->domain) {
+		/* The kernel's answer for AF_UNSPEC is disconnect; for a wrong family, EAFNOSUPPORT. */
+		return -EAFNOSUPPORT;
+	}
+	len = mw_addr_to_sockaddr(&a->addr, &ss);
+	if (len < 0)
+		return len;
+	if (nonblock) {
+		if (!is_unix_of_type(*fdp, SOCK_STREAM) || a->fill > (1U << 20))
+			return -EINVAL;
+		s->prog_end = *fdp;
+		*fdp = -1;
+		s->fill = a->fill;
+		s->sndbuf = a->sndbuf;
+	}
+	s->peer = a->addr;
+	err = connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+	if (err == -EINPROGRESS) {
+		s->state = INS_CONNECTING;
+		group_rec_publish(s, MW_SS_CONNECTING, -1);
+		if (!nonblock) {
+			s->waiter = c;
+			s->waiter_req = q->req_id;
+			return 1; /* answered when the connect completes */
+		}
+		return -EINPROGRESS;
+	}
+	if (err) {
+		/* Failed at once (no route, bad address): the socket stays usable, as a kernel socket does. */
+		memset(&s->peer, 0, sizeof(s->peer));
+		relay_connect_undo_fill(s);
+		return err;
+	}
+	relay_connected(s);
+	return 0;
+}
+
+static bool opt_allowed(int level, int name)
+{
+	/* Options that would reach past the program's own socket into the INS's host are refused. */
+	if (level == SOL_SOCKET && (name == SO_BINDTODEVICE || name == SO_ATTACH_FILTER ||
+				    name == SO_ATTACH_BPF || name == SO_MARK || name == SO_RCVTIMEO ||
+				    name == SO_SNDTIMEO))
+		return false;
+	return true;
+}
+
+static int cmd_setsockopt(struct ins_sock *s, const struct mw_req *q)
+{
+	const struct mw_opt_args *o = &q->u.opt;
+
+	if (o->len > MW_OPT_MAX)
+		return -EINVAL;
+	if (!opt_allowed(o->level, o->name))
+		return -ENOPROTOOPT;
+	if (setsockopt(s->real, o->level, o->name, o->val, o->len) < 0)
+		return -errno;
+	return 0;
+}
+
+static int cmd_getsockopt(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
+{
+	const struct mw_opt_args *o = &q->u.opt;
+	socklen_t len = o->len;
+
+	if (o->len > MW_OPT_MAX)
+		return -EINVAL;
+	if (!opt_allowed(o->level, o->name))
+		return -ENOPROTOOPT;
+	if (getsockopt(s->real, o->level, o->name, r->u.opt.val, &len) < 0)
+		return -errno;
+	r->u.opt.level = o->level;
+	r->u.opt.name = o->name;
+	r->u.opt.len = len > MW_OPT_MAX ? MW_OPT_MAX : len;
+	return 0;
+}
+
+static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
+{
+	if (q->u.shutdown.how != SHUT_RD)
+		return -EINVAL;
+	if (s->state == INS_LISTENING) {
+		/* A listener shut for reading stops accepting: the program's blocked accept wakes to EINVAL. */
+		shutdown(s->car, SHUT_RDWR);
+		return shutdown(s->real, SHUT_RD) < 0 ? -errno : 0;
+	}
+	if (s->state != INS_CONNECTED)
+		return -ENOTCONN;
+	if (shutdown(s->real, SHUT_RD) < 0)
+		return -errno;
+	/* From here on, bytes from the network are dropped, and the program reads EOF. */
+	s->down.discard = true;
+	relay_pump(s);
+	return 0;
+}
+
+static int cmd_ioctl(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
+{
+	int v;
+
+	if (q->u.ioctl.request != SIOCOUTQ && q->u.ioctl.request != SIOCOUTQNSD)
+		return -ENOTTY;
+	if (ioctl(s->real, q->u.ioctl.request, &v) < 0)
+		return -errno;
+	/* Bytes still in our relay buffer are, to the program, unsent bytes too. */
+	r->u.ioctl.value = (int64_t)v + (s->up.len - s->up.off);
+	return 0;
+}
+
+void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r)
+{
+	struct ins_sock *s = NULL;
+	int ret;
+
+	if (q->cmd == MW_CMD_SOCKET) {
+		ret = cmd_socket(c, q, fd, r);
+		if (ret < 0)
+			close(fd);
+		r->ret = ret;
+		return;
+	}
+	switch (q->cmd) {
+	case MW_CMD_CONNECT:
+	case MW_CMD_BIND:
+	case MW_CMD_LISTEN:
+	case MW_CMD_SETSOCKOPT:
+	case MW_CMD_GETSOCKOPT:
+	case MW_CMD_SHUTDOWN:
+	case MW_CMD_IOCTL:
+		s = group_sock_find(c->group, q->sock_id);
+		if (!s) {
+			if (fd >= 0)
+				close(fd);
+			r->ret = -EBADF;
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	switch (q->cmd) {
+	case MW_CMD_BIND:
+		ret = cmd_bind(s, q);
+		break;
+	case MW_CMD_LISTEN:
+		ret = cmd_listen(s, q, fd);
+		if (ret < 0)
+			close(fd);
+		fd = -1;
+		break;
+	case MW_CMD_CONNECT:
+		ret = cmd_connect(c, s, q, &fd);
+		break;
+	case MW_CMD_SETSOCKOPT:
+		ret = cmd_setsockopt(s, q);
+		break;
+	case MW_CMD_GETSOCKOPT:
+		ret = cmd_getsockopt(s, q, r);
+		break;
+	case MW_CMD_SHUTDOWN:
+		ret = cmd_shutdown(s, q);
+		break;
+	case MW_CMD_IOCTL:
+		ret = cmd_ioctl(s, q, r);
+		break;
+	default:
+		ret = -ENOTSUP;
+		break;
+	}
+	if (fd >= 0)
+		close(fd);
+	r->ret = ret;
+}

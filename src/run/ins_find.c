@@ -1,0 +1,159 @@
+/* ins_find.c: finding a live INS in the registry, or starting an embedded one. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "run.h"
+
+/* Read the first line of dir/name into buf; returns 0 or -errno. */
+static int read_line(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[1024];
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		err = -EIO;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return err;
+}
+
+static bool sock_answers(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+	bool ok;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return false;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len)
+{
+	char dirpath[600];
+	struct dirent *de;
+	DIR *d;
+	int found = -ENOENT;
+
+	snprintf(dirpath, sizeof(dirpath), "%s/ins", cfg->registry);
+	d = opendir(dirpath);
+	if (!d)
+		return -ENOENT;
+	while (found && (de = readdir(d))) {
+		char dir[1200], pidbuf[32], hb[1300];
+		struct stat st;
+		long pid;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", dirpath, de->d_name);
+		if (read_line(dir, "pid", pidbuf, sizeof(pidbuf)) || (pid = strtol(pidbuf, NULL, 10)) <= 0 ||
+		    (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+			continue;
+		/* Two missed heartbeats and an instance counts as dead, whatever its socket says. */
+		snprintf(hb, sizeof(hb), "%s/heartbeat", dir);
+		if (stat(hb, &st) < 0 || time(NULL) - st.st_mtime > 2)
+			continue;
+		if (read_line(dir, "sock", sock, len) || !sock_answers(sock))
+			continue;
+		if (cfg->verbose)
+			fprintf(stderr, "mwrun: using INS %s (%s)\n", de->d_name, sock);
+		found = 0;
+	}
+	closedir(d);
+	return found;
+}
+
+int ins_start_embedded(const struct run_cfg *cfg, pid_t *pidp, char *sock, size_t len)
+{
+	char exe[600], id[64], fdarg[16], line[16];
+	struct pollfd pfd;
+	int p[2], n;
+	pid_t pid;
+
+	snprintf(exe, sizeof(exe), "%s/mwinsd", cfg->bindir);
+	snprintf(id, sizeof(id), "embedded-%d", (int)getpid());
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		char *argv[12];
+		int i = 0;
+
+		/* fd 3 is the ready pipe, without close-on-exec. */
+		if (dup2(p[1], 3) < 0)
+			_exit(127);
+		snprintf(fdarg, sizeof(fdarg), "%d", 3);
+		argv[i++] = exe;
+		argv[i++] = "-r";
+		argv[i++] = (char *)cfg->registry;
+		argv[i++] = "-i";
+		argv[i++] = id;
+		argv[i++] = "--ready-fd";
+		argv[i++] = fdarg;
+		if (cfg->report)
+			argv[i++] = "--report";
+		if (cfg->verbose)
+			argv[i++] = "-v";
+		argv[i] = NULL;
+		setpgid(0, 0); /* the program's Ctrl-C is for the program; mwrun stops us when it ends */
+		execv(exe, argv);
+		fprintf(stderr, "mwrun: cannot run %s: %s\n", exe, strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	n = poll(&pfd, 1, 10000);
+	if (n <= 0 || read(p[0], line, sizeof(line)) <= 0) {
+		close(p[0]);
+		fprintf(stderr, "mwrun: the embedded mwinsd did not start%s\n", n == 0 ? " in 10 s" : "");
+		ins_stop_embedded(pid);
+		return -EIO;
+	}
+	close(p[0]);
+	snprintf(sock, len, "%s/ins/%s/ins.sock", cfg->registry, id);
+	*pidp = pid;
+	if (cfg->verbose)
+		fprintf(stderr, "mwrun: started embedded INS %s (pid %d)\n", id, (int)pid);
+	return 0;
+}
+
+void ins_stop_embedded(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}

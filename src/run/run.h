@@ -1,0 +1,30 @@
+/*
+ * run.h: mwrun's private header.  mwrun runs one command isolated: in a network namespace of its own that
+ * has only loopback, with the shim preloaded, attached to an INS that it finds in the registry or starts.
+ */
+#ifndef MW_RUN_H
+#define MW_RUN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct run_cfg {
+	const char *registry;
+	const char *sock;   /* -s: an INS rendezvous socket given directly */
+	bool embedded;      /* --embedded: always start our own INS */
+	bool report;
+	int verbose;
+	char bindir[512];   /* where mwrun lives: mwinsd and libmwshim.so are beside it */
+};
+
+/* ins_find.c */
+
+/* Find a live INS in the registry and store its socket path in sock (len bytes).  Returns 0 or -ENOENT. */
+int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len);
+/* Start an embedded mwinsd in our own namespace and wait until it serves.  Stores its pid and socket path.
+ * Returns 0 or a negative errno, with the reason printed. */
+int ins_start_embedded(const struct run_cfg *cfg, pid_t *pid, char *sock, size_t len);
+/* Stop the embedded INS and reap it. */
+void ins_stop_embedded(pid_t pid);
+
+#endif /* MW_RUN_H */

@@ -1,0 +1,311 @@
+/*
+ * chan.c: the shim's side of the control channel.
+ *
+ * One SOCK_SEQPACKET connection per process.  Sending needs no lock: a seqpacket send is atomic, so threads
+ * send their requests concurrently.  Receiving is shared: whichever waiting thread finds nobody reading
+ * becomes the reader, and hands each response it reads to the thread whose req_id it carries (a
+ * leader/follower scheme).  So a thread blocked in connect never holds up another thread's setsockopt.
+ *
+ * After fork the child must not touch its parent's connection (their responses would mix): the atfork
+ * handler drops it, and the child's first call opens its own.  mwinsd places the new connection in the same
+ * group (it goes by network namespace), so inherited sockets stay reachable.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "mwlib.h"
+#include "shim.h"
+
+struct waiter {
+	struct waiter *next;
+	uint32_t req_id;
+	bool done;
+	int err;
+	struct mw_rsp rsp;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd;
+	bool reading;
+	bool warned;
+	struct waiter *waiters;
+	uint32_t group;
+	uint32_t nslots;
+	uint32_t next_req;
+} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1 };
+
+static void chan_atfork_child(void)
+{
+	/* Only this thread exists now; locks another thread held are reset, never unlocked. */
+	pthread_mutex_init(&chan.lock, NULL);
+	pthread_cond_init(&chan.cond, NULL);
+	if (chan.fd >= 0)
+		syscall(SYS_close, chan.fd);
+	chan.fd = -1;
+	chan.reading = false;
+	chan.waiters = NULL;
+}
+
+__attribute__((constructor)) static void chan_ctor(void)
+{
+	pthread_atfork(NULL, NULL, chan_atfork_child);
+}
+
+static void chan_warn(const char *what, int err)
+{
+	if (chan.warned)
+		return;
+	chan.warned = true;
+	fprintf(stderr, "mwcomms: no network: %s%s%s (sockets fail closed)\n", what, err ? ": " : "",
+		err ? strerror(err) : "");
+}
+
+static int chan_connect_path(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (syscall(SYS_connect, fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int err = -errno;
+
+		syscall(SYS_close, fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Find a live INS: $MWCOMMS_SOCK (mwrun sets it), else the registry's instances in turn. */
+static int chan_find(void)
+{
+	const char *env = getenv("MWCOMMS_SOCK");
+	char dirpath[512];
+	struct dirent *de;
+	DIR *d;
+	int fd = -ENOENT;
+
+	if (env && env[0])
+		return chan_connect_path(env);
+	snprintf(dirpath, sizeof(dirpath), "%s/ins", mw_registry_root());
+	d = opendir(dirpath);
+	if (!d)
+		return -ENOENT;
+	while ((de = readdir(d))) {
+		char path[1024], sock[512];
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/sock", dirpath, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(sock, sizeof(sock), f)) {
+			sock[strcspn(sock, "\n")] = 0;
+			fd = chan_connect_path(sock);
+		}
+		fclose(f);
+		if (fd >= 0)
+			break;
+	}
+	closedir(d);
+	return fd;
+}
+
+static int chan_hello(int fd)
+{
+	struct mw_req q = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_HELLO, .req_id = 0 };
+	struct mw_rsp r;
+	struct stat st;
+	int memfd, trunc;
+	ssize_t n;
+	void *map;
+	uint32_t *consumed;
+
+	n = mw_send_fd(fd, &q, sizeof(q), -1, 0);
+	if (n != (ssize_t)sizeof(q))
+		return n < 0 ? (int)n : -EIO;
+	do
+		n = mw_recv_fd(fd, &r, sizeof(r), &memfd, &trunc, 0);
+	while (n == -EINTR);
+	if (n != (ssize_t)sizeof(r) || trunc || r.version != MW_PROTO_VERSION || r.req_id != 0 ||
+	    r.cmd != MW_CMD_HELLO) {
+		if (memfd >= 0)
+			syscall(SYS_close, memfd);
+		return -EIO;
+	}
+	if (r.ret < 0)
+		return r.ret;
+	if (memfd < 0)
+		return -EIO;
+	if (r.u.hello.nslots == 0 || r.u.hello.nslots > MW_PAGE_MAX_SLOTS ||
+	    r.u.hello.page_size != mw_page_size(r.u.hello.nslots) || fstat(memfd, &st) < 0 ||
+	    (uint64_t)st.st_size < r.u.hello.page_size) {
+		syscall(SYS_close, memfd);
+		return -EIO;
+	}
+	if (chan.nslots && chan.group == r.u.hello.group && chan.nslots == r.u.hello.nslots) {
+		/* The same group as before a fork: the mapping we inherited is this very page. */
+		syscall(SYS_close, memfd);
+		return 0;
+	}
+	map = mmap(NULL, r.u.hello.page_size, PROT_READ, MAP_SHARED, memfd, 0);
+	syscall(SYS_close, memfd);
+	if (map == MAP_FAILED)
+		return -errno;
+	consumed = calloc(r.u.hello.nslots, sizeof(*consumed));
+	if (!consumed || ((const struct mw_page_hdr *)map)->magic != MW_PAGE_MAGIC) {
+		free(consumed);
+		munmap(map, r.u.hello.page_size);
+		return -EIO;
+	}
+	/* A page from an earlier INS stays mapped: another thread may be reading it right now. */
+	page_attach(map, r.u.hello.nslots, consumed);
+	chan.group = r.u.hello.group;
+	chan.nslots = r.u.hello.nslots;
+	return 0;
+}
+
+static int chan_ensure_locked(void)
+{
+	int fd, err;
+
+	if (chan.fd >= 0)
+		return 0;
+	fd = chan_find();
+	if (fd < 0) {
+		chan_warn("cannot reach an INS (mwinsd)", -fd);
+		return -ENETUNREACH;
+	}
+	err = chan_hello(fd);
+	if (err) {
+		syscall(SYS_close, fd);
+		chan_warn("the INS refused us", -err);
+		return -ENETUNREACH;
+	}
+	chan.fd = fd;
+	return 0;
+}
+
+int chan_ensure(void)
+{
+	int err;
+
+	pthread_mutex_lock(&chan.lock);
+	err = chan_ensure_locked();
+	pthread_mutex_unlock(&chan.lock);
+	return err;
+}
+
+/* The connection is broken: fail every waiter, and let the next call try to find an INS again. */
+static void chan_broken_locked(int fd)
+{
+	if (chan.fd == fd) {
+		syscall(SYS_close, fd);
+		chan.fd = -1;
+	}
+	for (struct waiter *w = chan.waiters; w; w = w->next) {
+		w->done = true;
+		w->err = -EIO;
+	}
+	pthread_cond_broadcast(&chan.cond);
+}
+
+static void chan_read_one_locked(int fd)
+{
+	struct mw_rsp r;
+	int rfd, trunc;
+	ssize_t n;
+
+	chan.reading = true;
+	pthread_mutex_unlock(&chan.lock);
+	n = mw_recv_fd(fd, &r, sizeof(r), &rfd, &trunc, 0);
+	if (rfd >= 0)
+		syscall(SYS_close, rfd); /* only HELLO carries a descriptor */
+	pthread_mutex_lock(&chan.lock);
+	chan.reading = false;
+	if (n == -EINTR) {
+		pthread_cond_broadcast(&chan.cond);
+		return;
+	}
+	if (n != (ssize_t)sizeof(r) || trunc || r.version != MW_PROTO_VERSION) {
+		chan_broken_locked(fd);
+		return;
+	}
+	for (struct waiter *w = chan.waiters; w; w = w->next) {
+		if (w->req_id == r.req_id && !w->done) {
+			w->rsp = r;
+			w->done = true;
+			break;
+		}
+	}
+	/* A response nobody waits for belongs to a thread that is gone (exec, or a signal): dropped. */
+	pthread_cond_broadcast(&chan.cond);
+}
+
+int chan_call(struct mw_req *q, int fd, struct mw_rsp *r)
+{
+	struct waiter w = { 0 }, **pp;
+	int cfd, err;
+	ssize_t n;
+
+	pthread_mutex_lock(&chan.lock);
+	err = chan_ensure_locked();
+	if (err) {
+		pthread_mutex_unlock(&chan.lock);
+		return err;
+	}
+	cfd = chan.fd;
+	q->version = MW_PROTO_VERSION;
+	q->req_id = w.req_id = chan.next_req++;
+	if (!chan.next_req)
+		chan.next_req = 1; /* 0 is HELLO's */
+	w.next = chan.waiters;
+	chan.waiters = &w;
+	pthread_mutex_unlock(&chan.lock);
+
+	n = mw_send_fd(cfd, q, sizeof(*q), fd, 0);
+
+	pthread_mutex_lock(&chan.lock);
+	if (n != (ssize_t)sizeof(*q)) {
+		w.done = true;
+		w.err = -EIO;
+		chan_broken_locked(cfd);
+	}
+	while (!w.done) {
+		if (!chan.reading)
+			chan_read_one_locked(cfd);
+		else
+			pthread_cond_wait(&chan.cond, &chan.lock);
+	}
+	for (pp = &chan.waiters; *pp; pp = &(*pp)->next) {
+		if (*pp == &w) {
+			*pp = w.next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&chan.lock);
+	if (w.err)
+		return w.err;
+	if (w.rsp.cmd != q->cmd || (q->cmd != MW_CMD_SOCKET && w.rsp.sock_id != q->sock_id) || w.rsp.ret > 0 ||
+	    w.rsp.ret < -4095)
+		return -EIO;
+	*r = w.rsp;
+	return 0;
+}

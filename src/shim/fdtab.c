@@ -1,0 +1,68 @@
+/*
+ * fdtab.c: the carrier table.  Two levels of 1024 so that a process with a few fds costs one 8 KiB page,
+ * and lookups are two atomic loads.  Second-level pages are mmap'ed, never freed (an fd number once used
+ * is likely to be used again), and published with a release store so a lookup never sees a half-made page.
+ */
+#include <sys/mman.h>
+
+#include "shim.h"
+
+uint64_t *_Atomic shim_fdtab[FDTAB_L1];
+
+int fdtab_set(int fd, const struct shim_fd *e)
+{
+	uint64_t *l2, v;
+	unsigned i = (unsigned)fd / FDTAB_L2;
+
+	if ((unsigned)fd >= FDTAB_L1 * FDTAB_L2)
+		return -EMFILE;
+	l2 = __atomic_load_n(&shim_fdtab[i], __ATOMIC_ACQUIRE);
+	if (!l2) {
+		uint64_t *expect = NULL;
+
+		l2 = mmap(NULL, FDTAB_L2 * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+		if (l2 == MAP_FAILED)
+			return -ENOMEM;
+		if (!__atomic_compare_exchange_n(&shim_fdtab[i], &expect, l2, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE)) {
+			munmap(l2, FDTAB_L2 * sizeof(uint64_t));
+			l2 = expect;
+		}
+	}
+	__builtin_memcpy(&v, e, sizeof(v));
+	__atomic_store_n(&l2[(unsigned)fd % FDTAB_L2], v, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void fdtab_clear(int fd)
+{
+	uint64_t *l2;
+
+	if ((unsigned)fd >= FDTAB_L1 * FDTAB_L2)
+		return;
+	l2 = __atomic_load_n(&shim_fdtab[(unsigned)fd / FDTAB_L2], __ATOMIC_ACQUIRE);
+	if (l2)
+		__atomic_store_n(&l2[(unsigned)fd % FDTAB_L2], 0, __ATOMIC_RELEASE);
+}
+
+void fdtab_add_flags(int fd, uint32_t sock_id, uint8_t flags)
+{
+	uint64_t *l2, old, new;
+	struct shim_fd e;
+
+	if ((unsigned)fd >= FDTAB_L1 * FDTAB_L2)
+		return;
+	l2 = __atomic_load_n(&shim_fdtab[(unsigned)fd / FDTAB_L2], __ATOMIC_ACQUIRE);
+	if (!l2)
+		return;
+	old = __atomic_load_n(&l2[(unsigned)fd % FDTAB_L2], __ATOMIC_ACQUIRE);
+	do {
+		__builtin_memcpy(&e, &old, sizeof(e));
+		if (!old || e.sock_id != sock_id)
+			return;
+		e.flags |= flags;
+		__builtin_memcpy(&new, &e, sizeof(new));
+	} while (!__atomic_compare_exchange_n(&l2[(unsigned)fd % FDTAB_L2], &old, new, false, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+}

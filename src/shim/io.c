@@ -1,0 +1,245 @@
+/*
+ * io.c: the data calls.  On a carrier the bytes go straight to the kernel; the shim only adds what a carrier
+ * can't say by itself:
+ *   - the real errno when the connection failed (the carrier shows EOF or EPIPE; the page says why);
+ *   - SIGPIPE exactly when TCP would raise it (carriers always send with MSG_NOSIGNAL, and we raise it
+ *     ourselves), so that a reset's first send gets ECONNRESET and no signal, as on TCP;
+ *   - no AF_UNIX source address from recvfrom/recvmsg;
+ *   - the TCP answers for a listener or a never-connected socket.
+ * All of it is async-signal safe: no locks, no allocation.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* Check that a stream socket may send: a socket that never connected would otherwise put bytes into the
+ * carrier ahead of the connect's filler. */
+static int send_precheck(int fd, const struct shim_fd *e)
+{
+	struct mw_sock_rec rec;
+	int err;
+
+	if (e->kind == SHIM_LISTEN || e->kind == SHIM_DEAD)
+		return -EPIPE;
+	if (e->flags & SHIM_F_CONNECTED)
+		return 0;
+	err = page_read(e->sock_id, &rec);
+	if (err)
+		return err == -ESTALE ? -EPIPE : err;
+	if (rec.state == MW_SS_CONNECTED) {
+		fdtab_add_flags(fd, e->sock_id, SHIM_F_CONNECTED);
+		return 0;
+	}
+	if (rec.state == MW_SS_CONNECTING)
+		return 0; /* the filler keeps the carrier unwritable: the kernel blocks or says EAGAIN */
+	err = page_take_error(e->sock_id);
+	return err ? -err : -EPIPE;
+}
+
+/* After a carrier send failed with EPIPE: the real error if the connection failed, else EPIPE. */
+static ssize_t send_fail(const struct shim_fd *e, int err, int flags)
+{
+	if (err == -EPIPE && e->kind == SHIM_STREAM) {
+		int pending = page_take_error(e->sock_id);
+
+		if (pending)
+			return shim_ret(-pending);
+	}
+	if (err == -EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return shim_ret(err);
+}
+
+/* After a carrier receive returned n: turn EOF of a failed connection into its error. */
+static ssize_t recv_done(const struct shim_fd *e, ssize_t n)
+{
+	int pending;
+
+	if (n > 0 || (n < 0 && errno != ECONNRESET && errno != EPIPE))
+		return n;
+	pending = page_take_error(e->sock_id);
+	if (pending)
+		return shim_ret(-pending);
+	/* The carrier's own ECONNRESET only means mwinsd closed it with bytes unread: to the program that is
+	 * the end of the stream, and any real error was given above. */
+	return n < 0 ? 0 : n;
+}
+
+static ssize_t shim_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags)
+{
+	struct msghdr m = *msg;
+	ssize_t n;
+	int err;
+
+	if (flags & MSG_OOB)
+		return shim_ret(-EOPNOTSUPP);
+	err = send_precheck(fd, e);
+	if (err)
+		return send_fail(e, err, flags);
+	/* TCP ignores a destination on a connected socket; a unix stream socket would refuse it. */
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	n = real.sendmsg(fd, &m, flags | MSG_NOSIGNAL);
+	if (n < 0)
+		return send_fail(e, -errno, flags);
+	return n;
+}
+
+SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct shim_fd e;
+
+	if (fdtab_get(fd, &e) == SHIM_NONE) {
+		if (!real.sendmsg)
+			real_init();
+		return real.sendmsg(fd, msg, flags);
+	}
+	return shim_sendmsg(fd, &e, msg, flags);
+}
+
+SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+			   socklen_t tolen)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct shim_fd e;
+
+	if (fdtab_get(fd, &e) == SHIM_NONE) {
+		if (!real.sendto)
+			real_init();
+		return real.sendto(fd, buf, len, flags, to, tolen);
+	}
+	return shim_sendmsg(fd, &e, &m, flags);
+}
+
+SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	return sendto(fd, buf, len, flags, NULL, 0);
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct shim_fd e;
+
+	if (fdtab_get(fd, &e) == SHIM_NONE) {
+		if (!real.write)
+			real_init();
+		return real.write(fd, buf, len);
+	}
+	return shim_sendmsg(fd, &e, &m, 0);
+}
+
+SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt < 0 ? 0 : iovcnt) };
+	struct shim_fd e;
+
+	if (fdtab_get(fd, &e) == SHIM_NONE || iovcnt < 0) {
+		if (!real.writev)
+			real_init();
+		return real.writev(fd, iov, iovcnt);
+	}
+	return shim_sendmsg(fd, &e, &m, 0);
+}
+
+SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct shim_fd e;
+	void *name;
+	ssize_t n;
+
+	if (!real.recvmsg)
+		real_init();
+	if (fdtab_get(fd, &e) == SHIM_NONE)
+		return real.recvmsg(fd, msg, flags);
+	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
+		return shim_ret(-ENOTCONN);
+	if (flags & MSG_OOB)
+		return shim_ret(-EINVAL);
+	/* No AF_UNIX address may reach the program: TCP leaves msg_name alone and msg_namelen 0. */
+	name = msg->msg_name;
+	msg->msg_name = NULL;
+	n = real.recvmsg(fd, msg, flags);
+	msg->msg_name = name;
+	msg->msg_namelen = 0;
+	return recv_done(&e, n);
+}
+
+SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+			     socklen_t *fromlen)
+{
+	struct shim_fd e;
+	ssize_t n;
+
+	if (!real.recvfrom)
+		real_init();
+	if (fdtab_get(fd, &e) == SHIM_NONE)
+		return real.recvfrom(fd, buf, len, flags, from, fromlen);
+	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
+		return shim_ret(-ENOTCONN);
+	if (flags & MSG_OOB)
+		return shim_ret(-EINVAL);
+	n = real.recvfrom(fd, buf, len, flags, NULL, NULL);
+	if (n >= 0 && from && fromlen)
+		*fromlen = 0;
+	return recv_done(&e, n);
+}
+
+SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return recvfrom(fd, buf, len, flags, NULL, NULL);
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	struct shim_fd e;
+
+	if (!real.read)
+		real_init();
+	if (fdtab_get(fd, &e) == SHIM_NONE)
+		return real.read(fd, buf, len);
+	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
+		return shim_ret(-ENOTCONN);
+	return recv_done(&e, real.read(fd, buf, len));
+}
+
+SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct shim_fd e;
+
+	if (!real.readv)
+		real_init();
+	if (fdtab_get(fd, &e) == SHIM_NONE)
+		return real.readv(fd, iov, iovcnt);
+	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
+		return shim_ret(-ENOTCONN);
+	return recv_done(&e, real.readv(fd, iov, iovcnt));
+}
+
+/* The fortified variants glibc emits under _FORTIFY_SOURCE. */
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		abort();
+	return read(fd, buf, len);
+}
+
+SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		abort();
+	return recv(fd, buf, len, flags);
+}
+
+SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+				   struct sockaddr *from, socklen_t *fromlen)
+{
+	if (len > buflen)
+		abort();
+	return recvfrom(fd, buf, len, flags, from, fromlen);
+}

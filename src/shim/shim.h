@@ -1,0 +1,151 @@
+/*
+ * shim.h: libmwshim's private header.  The shim is preloaded into a protected program.  It turns each
+ * AF_INET/AF_INET6 stream socket into a carrier (one end of an AF_UNIX socketpair whose other end mwinsd holds
+ * with the real socket), sends the control calls to mwinsd, and leaves data calls to the kernel except where
+ * a carrier must add meaning (the real errno for a reset, no AF_UNIX addresses, no SIGPIPE where TCP has none).
+ *
+ * Rules every file here keeps:
+ *   - A call on an fd that is not a carrier costs one table lookup and goes to libc.
+ *   - Paths reachable from close/read/write/send/recv take no lock and allocate nothing (async-signal safety).
+ *   - mwinsd is hostile: every response and page record is copied once and checked before use.
+ *   - Internal functions return 0 or a negative errno; only the exported libc functions set errno.
+ */
+#ifndef MW_SHIM_H
+#define MW_SHIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "mwcomms/page.h"
+#include "mwcomms/proto.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* The libc functions we interpose, resolved with dlsym(RTLD_NEXT). */
+struct shim_real {
+	int (*socket)(int, int, int);
+	int (*socketpair)(int, int, int, int *);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*shutdown)(int, int);
+	int (*close)(int);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*fcntl)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+};
+
+extern struct shim_real real;
+
+/* real.c: resolve the libc functions; safe to call many times and before our constructor has run. */
+void real_init(void);
+
+/* fdtab.c: which fds are carriers.  A lock-free two-level table indexed by fd. */
+enum shim_kind {
+	SHIM_NONE = 0,
+	SHIM_STREAM,  /* a TCP socket, not listening: a SOCK_STREAM carrier */
+	SHIM_LISTEN,  /* a listening TCP socket: a SOCK_SEQPACKET carrier */
+	SHIM_DEAD,    /* made while no INS could be reached: every network call on it fails */
+};
+
+enum shim_fd_flags {
+	SHIM_F_CONNECTED = 1U << 0, /* seen connected: writes need no check of the page */
+};
+
+struct shim_fd {
+	uint32_t sock_id;
+	uint8_t kind;   /* enum shim_kind */
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t flags;  /* enum shim_fd_flags */
+	uint8_t pad;
+};
+
+/* Look fd up; returns its kind (SHIM_NONE for anything that is not ours).  Async-signal safe. */
+static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out);
+/* Record fd as a carrier.  Returns -EMFILE if fd is beyond the table. */
+int fdtab_set(int fd, const struct shim_fd *e);
+/* Forget fd.  Async-signal safe. */
+void fdtab_clear(int fd);
+/* Set flags on fd's entry if it still names sock_id.  Async-signal safe. */
+void fdtab_add_flags(int fd, uint32_t sock_id, uint8_t flags);
+
+#define FDTAB_L1 1024
+#define FDTAB_L2 1024
+extern uint64_t *_Atomic shim_fdtab[FDTAB_L1];
+
+static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out)
+{
+	uint64_t *l2, v;
+
+	if ((unsigned)fd >= FDTAB_L1 * FDTAB_L2)
+		return SHIM_NONE;
+	l2 = __atomic_load_n(&shim_fdtab[(unsigned)fd / FDTAB_L2], __ATOMIC_ACQUIRE);
+	if (!l2)
+		return SHIM_NONE;
+	v = __atomic_load_n(&l2[(unsigned)fd % FDTAB_L2], __ATOMIC_ACQUIRE);
+	if (!v)
+		return SHIM_NONE;
+	__builtin_memcpy(out, &v, sizeof(*out));
+	return (enum shim_kind)out->kind;
+}
+
+/* chan.c: the control channel to mwinsd. */
+
+/* Send q (with fd as SCM_RIGHTS if fd >= 0) and wait for its response in *r.  Fills version and req_id.
+ * Returns 0 when *r holds a checked response (its ret may still be an error), or -ENETUNREACH when no INS
+ * can be reached, or -EIO when the INS broke the protocol or went away. */
+int chan_call(struct mw_req *q, int fd, struct mw_rsp *r);
+
+/* Connect and say HELLO if not yet done in this process.  Returns 0 or -ENETUNREACH (the reason printed
+ * once to stderr). */
+int chan_ensure(void);
+
+/* page.c: reading this group's shared state page. */
+
+/* Copy the record of sock_id into *out.  Returns 0, -ENOTCONN if there is no page, -ESTALE if the record
+ * now describes another socket, -EIO if the page is garbled or mwinsd keeps it locked. Async-signal safe. */
+int page_read(uint32_t sock_id, struct mw_sock_rec *out);
+/* The pending error of sock_id, taken so that no other caller gets it too: a positive errno, or 0.
+ * Async-signal safe. */
+int page_take_error(uint32_t sock_id);
+/* Point the page reader at a new mapping (called by chan.c after HELLO). */
+void page_attach(const void *base, uint32_t nslots, uint32_t *consumed);
+
+/* addr helpers for the exported calls. */
+int shim_addr_out(const struct mw_addr *a, int family, struct sockaddr *addr, socklen_t *addrlen);
+
+/* Return -1 with errno = -err (err < 0), else err.  The one place a negative errno becomes libc's form. */
+static inline int shim_ret(int err);
+
+#include <errno.h>
+static inline int shim_ret(int err)
+{
+	if (err < 0) {
+		errno = -err;
+		return -1;
+	}
+	return err;
+}
+
+#endif /* MW_SHIM_H */
