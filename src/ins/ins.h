@@ -188,6 +188,7 @@ struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car);
 void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r);
 void sock_free_deferred(struct ins_sock *s);
 void sock_reap(void);
+void sock_report_all(void); /* --report: print the connections still open */
 void sock_client_gone(struct ins_client *c);
 const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);
 

@@ -217,6 +217,8 @@ int main(int argc, char **argv)
 		sock_reap();
 		client_reap();
 	}
+	if (ins.cfg.report)
+		sock_report_all();
 	registry_remove();
 	ins_log(1, "exiting");
 	return 0;

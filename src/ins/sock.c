@@ -88,14 +88,30 @@ struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
 
 static void sock_report(struct ins_sock *s)
 {
-	char l[64], p[64];
+	const struct mw_addr *orig = s->creator ? &s->local : &s->peer, *resp = s->creator ? &s->peer : &s->local;
+	char o[64], r[64];
 
 	if (!ins.cfg.report || s->state == INS_LISTENING || !s->peer.family)
 		return;
-	fprintf(stderr, "mwinsd: conn %s %s -> %s pid %d out %llu in %llu %llums\n",
-		s->creator ? "outbound" : "inbound", sock_addr_str(&s->local, l, sizeof(l)),
-		sock_addr_str(&s->peer, p, sizeof(p)), (int)s->creator, (unsigned long long)s->bytes_out,
+	/* Originator first, as connection logs have it; "sent" is what the program sent. */
+	fprintf(stderr, "mwinsd: %-6s %-8s tcp %s -> %s  sent %llu  received %llu  %llu ms\n",
+		s->dead ? "closed" : "open", s->creator ? "outbound" : "inbound", sock_addr_str(orig, o, sizeof(o)),
+		sock_addr_str(resp, r, sizeof(r)), (unsigned long long)s->bytes_out,
 		(unsigned long long)s->bytes_in, (unsigned long long)(ins_now_ms() - s->t_start_ms));
+}
+
+void sock_report_all(void)
+{
+	struct list *l;
+
+	for (l = ins.groups.next; l != &ins.groups; l = l->next) {
+		struct ins_group *g = container_of(l, struct ins_group, link);
+
+		for (uint32_t i = 1; i < g->nslots; i++) {
+			if (g->sock[i] && !g->sock[i]->dead)
+				sock_report(g->sock[i]);
+		}
+	}
 }
 
 /* Mark s for freeing at the end of this loop iteration. */
