@@ -207,7 +207,7 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, int fd, stru
 		return -EMFILE;
 	}
 	s->creator = c->pid;
-	err = ins_ev_add(&s->ev_car, fd, EPOLLIN | EPOLLRDHUP | EPOLLET, relay_car_event);
+	err = ins_ev_add(&s->ev_car, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_car_event);
 	if (!err)
 		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_real_event);
 	if (err) {
@@ -305,6 +305,8 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 	s->peer = a->addr;
 	err = connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
 	if (err == -EINPROGRESS) {
+		/* The kernel has chosen the local port already; the program may ask for it now. */
+		sock_update_local(s);
 		s->state = INS_CONNECTING;
 		group_rec_publish(s, MW_SS_CONNECTING, -1);
 		if (!nonblock) {

@@ -71,6 +71,7 @@ enum shim_kind {
 
 enum shim_fd_flags {
 	SHIM_F_CONNECTED = 1U << 0, /* seen connected: writes need no check of the page */
+	SHIM_F_CONNECT_TOLD = 1U << 1, /* connect() has returned 0 once: the next says EISCONN, as TCP does */
 };
 
 struct shim_fd {

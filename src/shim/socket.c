@@ -179,10 +179,11 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 		socklen_t tl = sizeof(type);
 		ssize_t n = mw_recv_fd(fd, &m, sizeof(m), &nfd, &trunc, 0);
 
+		/* EOF, or the carrier's reset: the listener was shut down, or the INS is gone.  TCP says EINVAL. */
+		if (n == 0 || n == -ECONNRESET)
+			return shim_ret(-EINVAL);
 		if (n < 0)
 			return shim_ret((int)n);
-		if (n == 0)
-			return shim_ret(-EINVAL); /* the listener was shut down, or the INS is gone */
 		/* mwinsd is not trusted: a wrong size, a missing or odd fd, a bad address, and it is dropped. */
 		len = mw_addr_to_sockaddr(&m.peer, &ss);
 		if (n != (ssize_t)sizeof(m) || trunc || nfd < 0 || m.version != MW_PROTO_VERSION || len < 0 ||
@@ -241,7 +242,22 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (fl < 0)
 		return -1;
 	q.sock_id = e.sock_id;
-	if ((fl & O_NONBLOCK) && page_read(e.sock_id, &rec) == 0 && rec.state == MW_SS_OPEN) {
+	err = page_read(e.sock_id, &rec);
+	if (err && err != -ESTALE)
+		return shim_ret(err);
+	if (err == -ESTALE || rec.state == MW_SS_CLOSED) {
+		/* A connect that failed in the background: its error is the answer, once. */
+		err = page_take_error(e.sock_id);
+		return shim_ret(err ? -err : -ECONNABORTED);
+	}
+	if (rec.state == MW_SS_CONNECTED) {
+		/* TCP answers the first connect after a background connect completed with 0, later ones EISCONN. */
+		if (e.flags & SHIM_F_CONNECT_TOLD)
+			return shim_ret(-EISCONN);
+		fdtab_add_flags(fd, e.sock_id, SHIM_F_CONNECT_TOLD | SHIM_F_CONNECTED);
+		return 0;
+	}
+	if ((fl & O_NONBLOCK) && rec.state == MW_SS_OPEN) {
 		err = shim_fill(fd, &q.u.connect.sndbuf);
 		if (err < 0)
 			return shim_ret(err);
@@ -253,7 +269,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (err)
 		return shim_ret(err == -ENETUNREACH ? err : -ECONNABORTED);
 	if (r.ret == 0)
-		fdtab_add_flags(fd, e.sock_id, SHIM_F_CONNECTED);
+		fdtab_add_flags(fd, e.sock_id, SHIM_F_CONNECTED | SHIM_F_CONNECT_TOLD);
 	return shim_ret(r.ret);
 }
 
@@ -289,7 +305,10 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	q.sock_id = e.sock_id;
 	q.u.shutdown.how = SHUT_RD;
 	err = chan_call(&q, -1, &r);
-	return shim_ret(err ? err : r.ret);
+	if (!err)
+		err = r.ret;
+	/* mwinsd has already let go of a connection that ended both ways: to TCP that is "not connected". */
+	return shim_ret(err == -EBADF ? -ENOTCONN : err);
 }
 
 SHIM_EXPORT int close(int fd)
