@@ -285,7 +285,8 @@ void relay_pump(struct ins_sock *s)
 		listener_pump(s);
 		return;
 	}
-	if (s->fill && skip_fill(s) == -EPIPE)
+	/* The filler keeps the program's end unwritable: it stays until the connect has an answer. */
+	if (s->fill && s->state != INS_CONNECTING && skip_fill(s) == -EPIPE)
 		s->car_hup = true;
 	if (s->state != INS_CONNECTED) {
 		if (s->car_hup)
@@ -384,10 +385,20 @@ void relay_real_event(struct ins_ev *ev, uint32_t events)
 			return;
 		if (getsockopt(s->real, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
-		if (err)
+		if (err) {
 			relay_fail(s, err);
-		else
-			relay_connected(s);
+			return;
+		}
+		/* An edge from before the connect (a fresh socket is writable) can arrive after it: only a peer
+		 * address proves the connection is up. */
+		{
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+
+			if (getpeername(s->real, (struct sockaddr *)&ss, &sl) < 0)
+				return;
+		}
+		relay_connected(s);
 		return;
 	}
 	relay_pump(s);

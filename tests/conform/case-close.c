@@ -1,0 +1,173 @@
+/*
+ * case-close.c: a socket's lifetime across close, dup and fork.
+ *
+ * close() while another thread is blocked in recv or accept on the same socket: on Linux the blocked call holds its
+ * own reference to the socket, so close() does not wake it, and the connection lives on until that call returns.
+ * The cases then make the peer act (send, or connect in) and record what the blocked call returns. shutdown() is the
+ * call that does wake a blocked accept.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conform.h"
+
+struct blocked_call {
+	int fd;
+	bool accept;
+	long r;
+	char buf[16];
+};
+
+static void *blocked_call_run(void *arg)
+{
+	struct blocked_call *b = arg;
+	if (b->accept)
+		b->r = res(accept(b->fd, NULL, NULL));
+	else
+		b->r = res(recv(b->fd, b->buf, sizeof(b->buf), 0));
+	return NULL;
+}
+
+static void blocked_call_start(pthread_t *t, struct blocked_call *b)
+{
+	if (pthread_create(t, NULL, blocked_call_run, b) != 0)
+		setup_fail("pthread_create");
+	/* Long enough for the thread to be inside the call; if it is not yet, it finds the fd closed (EBADF). */
+	sleep_ms(200);
+}
+
+/* Joins within timeout_ms. Returns false when the call is still blocked. */
+static bool blocked_call_join(pthread_t t, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}
+
+CASE(close_in_recv_4)
+{
+	/* The peer sends 5 bytes 800 ms after the request, then closes. */
+	struct blocked_call b = { .fd = peer_source(AF_INET, 5, 5, 800) };
+	pthread_t t;
+	blocked_call_start(&t, &b);
+	expect_res("close", res(close(b.fd)), 0);
+	if (!blocked_call_join(t, 2500)) {
+		note("recv=still_blocked");
+		expect(false, "recv did not return after the peer sent and closed");
+		_exit(1);
+	}
+	note_res("recv", b.r);
+	expect(b.r == 5, "blocked recv: want the 5 bytes the peer sent after close");
+}
+
+CASE(close_in_accept_4)
+{
+	uint16_t port;
+	struct blocked_call b = { .accept = true };
+	b.fd = tcp_listen(AF_INET, 0, &port);
+	pthread_t t;
+	blocked_call_start(&t, &b);
+	expect_res("close", res(close(b.fd)), 0);
+	int ctl = peer_dial(AF_INET, port);
+	note("dial=%s", dial_result(ctl));
+	if (!blocked_call_join(t, 2500)) {
+		note("accept=still_blocked");
+		expect(false, "accept did not return after a connection came");
+		_exit(1);
+	}
+	note("accept=%s", b.r >= 0 ? "fd" : res_str(b.r));
+	expect(b.r >= 0, "blocked accept: want the connection that came after close");
+	if (b.r >= 0) {
+		echo_probe((int)b.r);
+		close((int)b.r);
+	}
+	close(ctl);
+}
+
+CASE(shutdown_in_accept_4)
+{
+	uint16_t port;
+	struct blocked_call b = { .accept = true };
+	b.fd = tcp_listen(AF_INET, 0, &port);
+	pthread_t t;
+	blocked_call_start(&t, &b);
+	expect_res("shutdown", res(shutdown(b.fd, SHUT_RDWR)), 0);
+	if (!blocked_call_join(t, 2500)) {
+		note("accept=still_blocked");
+		expect(false, "shutdown did not wake the blocked accept");
+		_exit(1);
+	}
+	expect_res("accept", b.r, -EINVAL);
+	/* The listener no longer listens. */
+	int ctl = peer_dial(AF_INET, port);
+	const char *d = dial_result(ctl);
+	note("dial=%s", d);
+	expect(strcmp(d, "ECONNREFUSED") == 0, "dial after shutdown: want ECONNREFUSED");
+	close(ctl);
+	close(b.fd);
+}
+
+CASE(dup_close_4)
+{
+	int fd = peer_connect(AF_INET, PEER_ECHO);
+	int d = dup(fd);
+	note("dup=%s", d >= 0 ? "fd" : errno_name(errno));
+	/* Closing one of two descriptors closes nothing underneath. */
+	expect_res("close_orig", res(close(fd)), 0);
+	echo_probe(d);
+	int d2 = fcntl(d, F_DUPFD_CLOEXEC, 100);
+	note("dupfd=%s", d2 >= 100 ? "fd" : res_str(res(d2)));
+	expect_res("close_dup", res(close(d)), 0);
+	echo_probe(d2);
+	expect_res("shutdown", res(shutdown(d2, SHUT_WR)), 0);
+	char c;
+	expect_res("recv_eof", res(recv_upto(d2, &c, 1, 3000)), 0);
+	expect_res("close_last", res(close(d2)), 0);
+	expect_res("close_again", res(close(d2)), -EBADF);
+
+	/* dup2 onto a socket closes that socket and makes the number an alias of the first. */
+	int a = peer_connect(AF_INET, PEER_ECHO);
+	int b = peer_connect(AF_INET, PEER_COUNT);
+	long r = res(dup2(a, b));
+	note("dup2=%s", r == b ? "newfd" : res_str(r));
+	expect(r == b, "dup2: want newfd");
+	expect_res("close_a", res(close(a)), 0);
+	echo_probe(b);
+	close(b);
+}
+
+CASE(fork_inherit_4)
+{
+	int fd = peer_connect(AF_INET, PEER_ECHO);
+	char buf[16];
+	for (int round = 0; round < 2; round++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			setup_fail("fork: %s", errno_name(errno));
+		if (pid == 0) {
+			send_all(fd, "child", 5);
+			/* Round 0 closes its copy explicitly; round 1 leaves it to exit. Neither closes the parent's. */
+			if (round == 0)
+				close(fd);
+			_exit(0);
+		}
+		int status;
+		waitpid(pid, &status, 0);
+		note("child%d=%s", round, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "failed");
+		long r = recv_upto(fd, buf, 5, 3000);
+		expect_res(round == 0 ? "echo_of_child0" : "echo_of_child1", r, 5);
+		echo_probe(fd);
+	}
+	close(fd);
+}

@@ -1,0 +1,73 @@
+/*
+ * case-list.h: the registry of conformance cases, in the order they run. X(name, timeout in seconds).
+ *
+ * A case's name ends in _4 or _6 when it runs over one address family only because the other is covered by its twin.
+ * The timeout is an alarm in the case's own process: a case that hangs is reported as FAIL(timeout) and the run goes
+ * on. tests/test_conform.py reads the names from this file.
+ */
+#define CONFORM_CASES(X)                                                                                           \
+	/* case-connect.c */                                                                                       \
+	X(connect_ok_4, 3)                                                                                         \
+	X(connect_ok_6, 3)                                                                                         \
+	X(connect_refused_4, 3)                                                                                    \
+	X(connect_refused_6, 3)                                                                                    \
+	X(connect_nb_ok_4, 3)                                                                                      \
+	X(connect_nb_ok_6, 3)                                                                                      \
+	X(connect_nb_refused_4, 3)                                                                                 \
+	X(connect_nb_refused_6, 3)                                                                                 \
+	X(connect_nb_recheck_4, 3)                                                                                 \
+	X(connect_nb_timeout_4, 10)                                                                                \
+	X(connect_timeout_4, 10)                                                                                   \
+	/* case-accept.c */                                                                                        \
+	X(accept_4, 3)                                                                                             \
+	X(accept_6, 3)                                                                                             \
+	X(accept_mapped_6, 3)                                                                                      \
+	X(accept4_flags_4, 3)                                                                                      \
+	X(accept_eagain_4, 3)                                                                                      \
+	X(listen_readable_4, 3)                                                                                    \
+	X(listen_readable_6, 3)                                                                                    \
+	/* case-poll.c */                                                                                          \
+	X(poll_mixed_4, 3)                                                                                         \
+	X(select_mixed_4, 3)                                                                                       \
+	X(epoll_level_4, 3)                                                                                        \
+	X(epoll_edge_4, 3)                                                                                         \
+	X(epoll_listen_4, 3)                                                                                       \
+	X(epoll_connect_4, 3)                                                                              \
+	/* case-io.c */                                                                                            \
+	X(io_calls_4, 3)                                                                                           \
+	X(echo_1mb_4, 5)                                                                                           \
+	X(echo_1mb_6, 5)                                                                                           \
+	X(upload_shutdown_4, 5)                                                                                    \
+	X(download_eof_4, 5)                                                                                       \
+	X(halfclose_4, 3)                                                                                          \
+	X(halfclose_6, 3)                                                                                          \
+	X(halfclose_echo_4, 3)                                                                                     \
+	X(peek_4, 3)                                                                                               \
+	X(waitall_4, 3)                                                                                            \
+	X(dontwait_4, 3)                                                                                           \
+	/* case-errors.c */                                                                                        \
+	X(sigpipe_4, 3)                                                                                            \
+	X(reset_recv_4, 3)                                                                                         \
+	X(reset_recv_6, 3)                                                                                         \
+	X(reset_poll_4, 3)                                                                                         \
+	X(rcvtimeo_4, 3)                                                                                           \
+	X(sndtimeo_4, 10)                                                                                          \
+	/* case-opts.c */                                                                                          \
+	X(names_4, 3)                                                                                              \
+	X(names_6, 3)                                                                                              \
+	X(reuseaddr_4, 3)                                                                                          \
+	X(reuseaddr_rebind_4, 3)                                                                                   \
+	X(nodelay_4, 3)                                                                                            \
+	X(nodelay_6, 3)                                                                                            \
+	X(sockopts_misc_4, 3)                                                                                      \
+	X(fionread_4, 3)                                                                                           \
+	X(nonblock_4, 3)                                                                                           \
+	/* case-close.c */                                                                                         \
+	X(close_in_recv_4, 4)                                                                                      \
+	X(close_in_accept_4, 4)                                                                                    \
+	X(shutdown_in_accept_4, 4)                                                                                 \
+	X(dup_close_4, 3)                                                                                          \
+	X(fork_inherit_4, 3)                                                                                       \
+	/* case-unix.c */                                                                                          \
+	X(unix_pair, 3)                                                                                            \
+	X(unix_listen, 3)

@@ -1,0 +1,134 @@
+/*
+ * conform.h: what the parts of the conformance program share.
+ *
+ * `conform run` runs every case of case-list.h in its own forked process, under an alarm, against a helper
+ * `conform peer` that serves in another network namespace. Each case prints one canonical line: return values,
+ * errno names, poll flags, byte counts and checksums, never timings, addresses or port numbers. Run on kernel
+ * sockets (the oracle) and again under mwrun, the two outputs must be identical. Each case also checks the answers
+ * that the kernel fixes and notes FAIL(...) when they are wrong, so that it fails on its own too.
+ *
+ * Usage, from the test suite:
+ *
+ *     ip netns exec world conform peer --port 20000
+ *     ip netns exec ins   conform run --peer4 10.77.0.2 --peer6 fd77::2 --port 20000 --blackhole 10.77.9.1
+ *     ip netns exec ins   mwrun -- conform run ...same arguments...
+ */
+#ifndef CONFORM_H
+#define CONFORM_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/*
+ * The services of `conform peer`, as offsets from its base port. Each listens on IPv4 and IPv6 and serves every
+ * connection in its own process. Where a service needs to be told something, the client sends one request line.
+ */
+enum peer_service {
+	PEER_ECHO = 0,   /* echoes everything until EOF, then closes */
+	PEER_SOURCE = 1, /* request "N CHUNK DELAY_MS\n": sends N pattern bytes, CHUNK at a time, each chunk after a
+	                    DELAY_MS pause, then closes */
+	PEER_RESET = 2,  /* reads one byte of request, then closes with SO_LINGER {1, 0}: the client gets an RST */
+	PEER_COUNT = 3,  /* reads until EOF, replies "N\n" (the byte count), then closes */
+	PEER_HOLD = 4,   /* accepts and never reads, so that the client's buffers fill */
+	PEER_DIAL = 5,   /* request "PORT\n": connects back to the requester's address at PORT, replies "ok\n" or
+	                    "ERRNO_NAME\n" on the request connection, then echoes on the new connection until EOF */
+	PEER_NSERVICES = 6,
+	PEER_CLOSED = 9, /* nothing listens here: a connect is refused */
+};
+
+/* What `conform run` was told about the peer. Set once before the first case is forked. */
+struct conform_ctx {
+	struct in_addr peer4;
+	struct in6_addr peer6;
+	struct in_addr blackhole4;
+	uint16_t port; /* the peer's base port */
+};
+extern struct conform_ctx conform_ctx;
+
+/* The subcommands (main.c dispatches to them). Each returns the process exit status. */
+int peer_main(int argc, char **argv);
+int runner_main(int argc, char **argv);
+int runner_list(int argc, char **argv);
+
+/*
+ * outcome.c: building a case's one-line outcome. A case runs in a child process whose outcome goes to the runner
+ * through a pipe; each note is written at once, so that a case killed by its alarm still shows how far it got.
+ */
+void outcome_open(int fd);
+/* Appends one space-separated token. */
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Appends "FAIL(...)" unless ok. Returns ok. */
+bool expect(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Notes FAIL(setup: ...) and ends the case: for failures of the scaffolding rather than of the call under test. */
+_Noreturn void setup_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A call's result as one number: the return value when >= 0, else -errno. Call it directly on the call, so that
+ * errno is read before anything can change it: `long r = res(connect(...));`.
+ */
+long res(long rc);
+/* "0", "17" or "ECONNREFUSED". Returns one of a few rotating static buffers. */
+const char *res_str(long r);
+/* Notes "key=<res_str(r)>". */
+void note_res(const char *key, long r);
+/* Notes "key=<res_str(r)>", and a FAIL unless r == want. */
+void expect_res(const char *key, long r, long want);
+/* "ECONNREFUSED", or "E<number>" for one not in the table. */
+const char *errno_name(int err);
+/* Poll or epoll event bits as "IN|OUT|HUP", or "0". Same static-buffer rule as res_str. */
+const char *events_str(unsigned events);
+
+/* The byte pattern the peer sends and the cases send: byte i of a stream depends on i, so reordering shows. */
+uint8_t pattern_byte(uint64_t i);
+void pattern_fill(uint8_t *buf, uint64_t offset, size_t n);
+/* FNV-1a, 32 bits: start with CSUM_INIT. */
+#define CSUM_INIT 2166136261u
+uint32_t csum_update(uint32_t h, const void *buf, size_t n);
+
+/*
+ * net.c: the scaffolding the cases build on. Helpers whose failure is not the point of a case call setup_fail.
+ */
+/* The peer's address for a service. Returns the address length. */
+socklen_t peer_addr(int family, int service, struct sockaddr_storage *ss);
+uint16_t peer_port(int service);
+/* socket(family, SOCK_STREAM | flags, 0), or setup_fail. */
+int tcp_socket(int family, int flags);
+/* A blocking connect to a service of the peer, or setup_fail. */
+int peer_connect(int family, int service);
+/* Connects to PEER_SOURCE and sends its request line. */
+int peer_source(int family, size_t n, size_t chunk, int delay_ms);
+/* A listener on the wildcard address and an ephemeral port; the port through *port. */
+int tcp_listen(int family, int flags, uint16_t *port);
+/* Asks the peer to connect to our `port`; returns the request connection, on which dial_result reads the answer. */
+int peer_dial(int family, uint16_t port);
+/* The peer's answer to a dial: "ok" or an errno name (or "EOF"/"timeout"). Static buffer. */
+const char *dial_result(int ctl);
+
+/* poll() on one fd for up to timeout_ms: the revents, 0 on timeout. */
+unsigned wait_events(int fd, short events, int timeout_ms);
+/* Waits until FIONREAD reaches want or timeout_ms passes: the last value read (or -errno). */
+long wait_inq(int fd, long want, int timeout_ms);
+/* Sends all of buf (blocking, MSG_NOSIGNAL), or setup_fail. */
+void send_all(int fd, const void *buf, size_t n);
+/* Reads until n bytes or EOF or error; the byte count, or -errno when nothing was read. Waits with poll, so it works
+ * on non-blocking fds too, and gives up after timeout_ms. */
+long recv_upto(int fd, void *buf, size_t n, int timeout_ms);
+/* Sends "ping", expects "ping" back, notes "echo=ok" or a FAIL. */
+void echo_probe(int fd);
+/* Milliseconds on the monotonic clock. */
+int64_t now_ms(void);
+/* Sleeps for ms milliseconds. */
+void sleep_ms(int ms);
+
+/* Every case is `void case_<name>(void)`. */
+#define CASE(name) void case_##name(void)
+
+#define X(name, timeout_s) CASE(name);
+#include "case-list.h"
+CONFORM_CASES(X)
+#undef X
+
+#endif
