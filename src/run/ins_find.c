@@ -34,21 +34,21 @@ static int read_line(const char *dir, const char *name, char *buf, size_t len)
 	return err;
 }
 
-static bool sock_answers(const char *path)
+int ins_probe(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-	bool ok;
+	int fd, err = 0;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
-		return false;
+		return -ENAMETOOLONG;
 	strcpy(sun.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return false;
-	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		err = -errno;
 	close(fd);
-	return ok;
+	return err;
 }
 
 int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len)
@@ -77,7 +77,7 @@ int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len)
 		snprintf(hb, sizeof(hb), "%s/heartbeat", dir);
 		if (stat(hb, &st) < 0 || time(NULL) - st.st_mtime > 2)
 			continue;
-		if (read_line(dir, "sock", sock, len) || !sock_answers(sock))
+		if (read_line(dir, "sock", sock, len) || ins_probe(sock) < 0)
 			continue;
 		if (cfg->verbose)
 			fprintf(stderr, "mwrun: using INS %s (%s)\n", de->d_name, sock);

@@ -162,6 +162,10 @@ int main(int argc, char **argv)
 	}
 	if (cfg.sock) {
 		snprintf(sock, sizeof(sock), "%s", cfg.sock);
+		err = ins_probe(sock);
+		if (err)
+			fprintf(stderr, "mwrun: the INS at %s does not answer (%s): the command runs with no network\n",
+				sock, strerror(-err));
 	} else if (cfg.embedded || cfg.report || ins_find_live(&cfg, sock, sizeof(sock)) < 0) {
 		err = ins_start_embedded(&cfg, &ins_pid, sock, sizeof(sock));
 		if (err) {

@@ -19,6 +19,9 @@ struct run_cfg {
 
 /* ins_find.c */
 
+/* Does an INS answer at this rendezvous socket?  Returns 0 or the connect's negative errno. */
+int ins_probe(const char *path);
+
 /* Find a live INS in the registry and store its socket path in sock (len bytes).  Returns 0 or -ENOENT. */
 int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len);
 /* Start an embedded mwinsd in our own namespace and wait until it serves.  Stores its pid and socket path.
