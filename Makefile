@@ -41,10 +41,19 @@ $(B)/mwrun: $(RUN_SRC) $(LIB_SRC) $(HDRS) | $(B)
 $(B)/mwctl: $(CTL_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SANFL) -Isrc/ctl -o $@ $(CTL_SRC) $(LIB_SRC) -ljansson
 
-test: all
+deps:
+	scripts/deps
+
+demo: deps
+	$(MAKE) all
+	scripts/demo
+
+check: deps
 	tests/run
+
+test: check
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all test clean
+.PHONY: all deps demo check test clean
