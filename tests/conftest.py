@@ -498,11 +498,11 @@ class Ins:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
                     self.proc.wait(timeout=5)
+                    if self.proc.returncode != 0:
+                        problems.append(f"mwinsd exited {self.proc.returncode} on SIGTERM (expected 0)")
                 except subprocess.TimeoutExpired:
                     stop(self.proc, signal.SIGKILL)
                     problems.append("mwinsd did not exit within 5 s of SIGTERM")
-                if self.proc.returncode not in (0, None) and not problems:
-                    problems.append(f"mwinsd exited {self.proc.returncode} on SIGTERM (expected 0)")
             err = _read(self.err_path)
             for pat in SAN_PATTERNS:
                 if pat in err:

@@ -57,8 +57,18 @@ static void chan_atfork_child(void)
 	chan.waiters = NULL;
 }
 
+/* Where the INS is, as the environment said when the program started.  Programs rebuild their environment
+ * (nginx keeps only TZ for its workers), so it is read once, before main. */
+static char env_sock[512];
+static char env_registry[512];
+
 __attribute__((constructor)) static void chan_ctor(void)
 {
+	const char *v = getenv("MWCOMMS_SOCK");
+
+	if (v && strlen(v) < sizeof(env_sock))
+		strcpy(env_sock, v);
+	snprintf(env_registry, sizeof(env_registry), "%s", mw_registry_root());
 	pthread_atfork(NULL, NULL, chan_atfork_child);
 }
 
@@ -94,15 +104,14 @@ static int chan_connect_path(const char *path)
 /* Find a live INS: $MWCOMMS_SOCK (mwrun sets it), else the registry's instances in turn. */
 static int chan_find(void)
 {
-	const char *env = getenv("MWCOMMS_SOCK");
-	char dirpath[512];
+	char dirpath[600];
 	struct dirent *de;
 	DIR *d;
 	int fd = -ENOENT;
 
-	if (env && env[0])
-		return chan_connect_path(env);
-	snprintf(dirpath, sizeof(dirpath), "%s/ins", mw_registry_root());
+	if (env_sock[0])
+		return chan_connect_path(env_sock);
+	snprintf(dirpath, sizeof(dirpath), "%s/ins", env_registry);
 	d = opendir(dirpath);
 	if (!d)
 		return -ENOENT;
