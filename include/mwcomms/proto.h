@@ -84,8 +84,9 @@ _Static_assert(sizeof(struct mw_addr) == 32, "mw_addr layout");
 
 struct mw_socket_args {
 	int32_t domain;   /* AF_INET or AF_INET6 */
-	int32_t type;     /* SOCK_STREAM; flags (NONBLOCK, CLOEXEC) are the carrier's business, not sent */
-	int32_t protocol; /* 0 or IPPROTO_TCP */
+	int32_t type;     /* SOCK_STREAM (carrier: SOCK_STREAM) or SOCK_DGRAM (carrier: SOCK_SEQPACKET, see
+			   * struct mw_dgram); flags (NONBLOCK, CLOEXEC) are the carrier's business, not sent */
+	int32_t protocol; /* 0, IPPROTO_TCP or IPPROTO_UDP */
 	uint32_t pad;
 };
 
@@ -97,7 +98,7 @@ enum mw_connect_flags {
 };
 
 struct mw_connect_args {
-	struct mw_addr addr;
+	struct mw_addr addr; /* family 0 on a UDP socket: dissolve the association (connect to AF_UNSPEC) */
 	uint32_t flags;  /* enum mw_connect_flags */
 	uint32_t fill;   /* bytes of filler ahead of the program's data, with MW_CONNECT_NONBLOCK */
 	uint32_t sndbuf; /* the carrier's send buffer to restore, as SO_SNDBUF reported it */
@@ -186,6 +187,30 @@ struct mw_accept {
 	struct mw_addr local;
 };
 _Static_assert(sizeof(struct mw_accept) == 72, "mw_accept layout");
+
+/*
+ * A UDP socket's carrier is a SOCK_SEQPACKET pair, and every message on it is this header followed by the
+ * payload (possibly empty).  The program's sends carry the destination; mwinsd's carry the source.
+ *
+ * MW_DGRAM_ERROR messages have no payload: the real socket reported an error (an ICMP error on a connected
+ * socket).  The same error is posted in the page with error_seq; the shim reports it once, whichever of a
+ * receive (woken by this message) or a send sees it first, and skips the message if it was already reported.
+ */
+enum mw_dgram_flags {
+	MW_DGRAM_ERROR = 1U << 0,
+};
+
+struct mw_dgram {
+	struct mw_addr addr; /* to mwinsd: the destination, family 0 for the connected peer; from it: the source */
+	uint32_t len;        /* from mwinsd: the datagram's full length, even if it was cut to fit (MSG_TRUNC) */
+	uint16_t flags;      /* enum mw_dgram_flags */
+	uint16_t pad;
+	int32_t error;       /* with MW_DGRAM_ERROR: a positive errno */
+	uint32_t error_seq;  /* with MW_DGRAM_ERROR: the page's error_seq for it */
+};
+_Static_assert(sizeof(struct mw_dgram) == 48, "mw_dgram layout");
+
+#define MW_DGRAM_MAX 65535 /* the largest payload carried either way */
 
 /* Socket ids: the low 16 bits are the record's slot in the shared page; the rest is a generation count, so a
  * stale id never names a reused slot.  0 is never a valid id. */

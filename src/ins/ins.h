@@ -109,6 +109,7 @@ struct ins_sock {
 	struct ins_group *group;
 	uint32_t id, slot;
 	int domain;
+	bool dgram;                /* UDP: a SOCK_SEQPACKET carrier of struct mw_dgram messages */
 	enum ins_sock_state state;
 	int real;                  /* the real socket, in the INS's namespace */
 	int car;                   /* our end of the carrier: SOCK_STREAM, or SOCK_SEQPACKET once listening */
@@ -125,7 +126,9 @@ struct ins_sock {
 	uint32_t sndbuf;
 	uint32_t fill;             /* filler bytes still to discard from the carrier */
 
-	struct ins_dir up;         /* program -> network */
+	struct ins_dir up;         /* program -> network (UDP: one datagram the real socket had no room for) */
+	struct mw_addr up_dst;     /* UDP: that datagram's destination */
+	uint64_t drops;            /* UDP: datagrams dropped because the program did not read them in time */
 	struct ins_dir down;       /* network -> program */
 	bool car_hup;              /* the program's side is finished (last close, or both directions shut) */
 
@@ -204,6 +207,13 @@ void relay_connect_undo_fill(struct ins_sock *s);
 void relay_run_queue(void);
 /* The connection failed on the network side: post err to the program and end it. */
 void relay_fail(struct ins_sock *s, int err);
+
+/* dgram.c: the UDP relay. */
+void dgram_car_event(struct ins_ev *ev, uint32_t events);
+void dgram_real_event(struct ins_ev *ev, uint32_t events);
+void dgram_pump(struct ins_sock *s);
+/* Post err (a send or ICMP error) so that the program's next call reports it, and wake a blocked receive. */
+void dgram_post_error(struct ins_sock *s, int err);
 
 /* registry.c */
 int registry_prepare(void); /* creates the instance's directory and names the rendezvous socket */

@@ -281,6 +281,10 @@ void relay_pump(struct ins_sock *s)
 
 	if (s->dead)
 		return;
+	if (s->dgram) {
+		dgram_pump(s);
+		return;
+	}
 	if (s->state == INS_LISTENING) {
 		listener_pump(s);
 		return;

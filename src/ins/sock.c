@@ -188,17 +188,19 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, int fd, stru
 	struct ins_sock *s;
 	int real, err;
 
+	bool dgram = a->type == SOCK_DGRAM;
+
 	if (a->domain != AF_INET && a->domain != AF_INET6)
 		return -EAFNOSUPPORT;
-	if (a->type != SOCK_STREAM)
+	if (a->type != SOCK_STREAM && a->type != SOCK_DGRAM)
 		return -EPROTONOSUPPORT;
-	if (a->protocol != 0 && a->protocol != IPPROTO_TCP)
+	if (a->protocol != 0 && a->protocol != (dgram ? IPPROTO_UDP : IPPROTO_TCP))
 		return -EPROTONOSUPPORT;
-	if (!is_unix_of_type(fd, SOCK_STREAM))
+	if (!is_unix_of_type(fd, dgram ? SOCK_SEQPACKET : SOCK_STREAM))
 		return -EBADF;
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
-	real = socket(a->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	real = socket(a->domain, a->type | SOCK_NONBLOCK | SOCK_CLOEXEC, dgram ? IPPROTO_UDP : IPPROTO_TCP);
 	if (real < 0)
 		return -errno;
 	s = sock_new(c->group, a->domain, real, fd);
@@ -207,9 +209,12 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, int fd, stru
 		return -EMFILE;
 	}
 	s->creator = c->pid;
-	err = ins_ev_add(&s->ev_car, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_car_event);
+	s->dgram = dgram;
+	err = ins_ev_add(&s->ev_car, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+			 dgram ? dgram_car_event : relay_car_event);
 	if (!err)
-		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_real_event);
+		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+				 dgram ? dgram_real_event : relay_real_event);
 	if (err) {
 		s->car = -1; /* the caller closes fd */
 		sock_free_deferred(s);
@@ -242,6 +247,8 @@ static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int fd)
 {
 	int backlog = q->u.listen.backlog;
 
+	if (s->dgram)
+		return -EOPNOTSUPP;
 	if (s->state != INS_OPEN && s->state != INS_LISTENING)
 		return -EINVAL;
 	if (!is_unix_of_type(fd, SOCK_SEQPACKET))
@@ -271,6 +278,31 @@ static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int fd)
 	return 0;
 }
 
+/* UDP: connect() only sets (or, with family 0, dissolves) the default peer, at once. */
+static int cmd_connect_dgram(struct ins_sock *s, const struct mw_req *q)
+{
+	const struct mw_addr *a = &q->u.connect.addr;
+	struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
+	int len = sizeof(struct sockaddr);
+
+	if (q->u.connect.flags)
+		return -EINVAL;
+	if (a->family) {
+		if (a->family != s->domain)
+			return -EAFNOSUPPORT;
+		len = mw_addr_to_sockaddr(a, &ss);
+		if (len < 0)
+			return len;
+	}
+	if (connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
+		return -errno;
+	s->peer = *a;
+	s->state = a->family ? INS_CONNECTED : INS_OPEN;
+	sock_update_local(s);
+	group_rec_publish(s, a->family ? MW_SS_CONNECTED : MW_SS_OPEN, -1);
+	return 0;
+}
+
 /* Takes ownership of *fdp (sets it to -1) once the request is valid. */
 static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw_req *q, int *fdp)
 {
@@ -279,6 +311,8 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 	struct sockaddr_storage ss;
 	int len, err;
 
+	if (s->dgram)
+		return cmd_connect_dgram(s, q);
 	if (a->flags & ~MW_CONNECT_NONBLOCK)
 		return -EINVAL;
 	if (s->state == INS_CONNECTING)
@@ -370,6 +404,8 @@ static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
 {
 	if (q->u.shutdown.how != SHUT_RD)
 		return -EINVAL;
+	if (s->dgram)
+		return shutdown(s->real, SHUT_RD) < 0 ? -errno : 0;
 	if (s->state == INS_LISTENING) {
 		/* A listener shut for reading stops accepting: the program's blocked accept wakes to EINVAL. */
 		shutdown(s->car, SHUT_RDWR);

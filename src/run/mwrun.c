@@ -38,9 +38,15 @@ static void usage(FILE *f)
 		   "  -s, --sock PATH     attach to the INS at this rendezvous socket\n"
 		   "      --embedded      always start an embedded mwinsd for this command\n"
 		   "      --report        print what the embedded mwinsd saw when the command ends\n"
+		   "      --dns ADDR[,ADDR...]\n"
+		   "                      give CMD a resolv.conf naming these nameservers (at most %d IPv4/IPv6\n"
+		   "                      addresses, default $MWCOMMS_DNS), bind-mounted over /etc/resolv.conf in\n"
+		   "                      a private mount namespace; mwinsd must be able to reach them.  Without it\n"
+		   "                      CMD sees the host's resolv.conf, whose nameservers it reaches through\n"
+		   "                      mwinsd, from the INS's namespace\n"
 		   "  -v, --verbose       say which INS is used\n"
 		   "Exit status: CMD's; 128+N if it died of signal N; %d if mwrun itself failed.\n",
-		MW_REGISTRY_DEFAULT, EXIT_MWRUN);
+		MW_REGISTRY_DEFAULT, MW_DNS_MAX, EXIT_MWRUN);
 }
 
 static int loopback_up(void)
@@ -76,6 +82,8 @@ static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv)
 		fprintf(stderr, "mwrun: cannot bring up loopback: %s\n", strerror(-err));
 		_exit(EXIT_MWRUN);
 	}
+	if (dns_apply(cfg) < 0)
+		_exit(EXIT_MWRUN);
 	snprintf(shim, sizeof(shim), "%s/libmwshim.so", cfg->bindir);
 	if (access(shim, R_OK) < 0) {
 		fprintf(stderr, "mwrun: %s: %s\n", shim, strerror(errno));
@@ -115,9 +123,10 @@ int main(int argc, char **argv)
 		{ "registry", required_argument, NULL, 'r' }, { "sock", required_argument, NULL, 's' },
 		{ "embedded", no_argument, NULL, 'E' },       { "report", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },        { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "dns", required_argument, NULL, 'D' },      { NULL, 0, NULL, 0 },
 	};
 	struct run_cfg cfg = { .registry = mw_registry_root() };
+	const char *dns = NULL, *dns_from = "--dns";
 	char sock[512];
 	pid_t ins_pid = -1;
 	int c, status, err;
@@ -141,6 +150,9 @@ int main(int argc, char **argv)
 		case 'p':
 			cfg.report = true;
 			break;
+		case 'D':
+			dns = optarg;
+			break;
 		case 'v':
 			cfg.verbose++;
 			break;
@@ -156,6 +168,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_MWRUN;
 	}
+	if (!dns && getenv("MWCOMMS_DNS") && getenv("MWCOMMS_DNS")[0]) {
+		dns = getenv("MWCOMMS_DNS");
+		dns_from = "$MWCOMMS_DNS";
+	}
+	if (dns && dns_parse(&cfg, dns, dns_from) < 0)
+		return EXIT_MWRUN;
 	if (bindir_init(&cfg) < 0) {
 		fprintf(stderr, "mwrun: cannot find where mwrun lives\n");
 		return EXIT_MWRUN;

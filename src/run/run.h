@@ -5,8 +5,11 @@
 #ifndef MW_RUN_H
 #define MW_RUN_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/types.h>
+
+#define MW_DNS_MAX 3        /* glibc's MAXNS: the resolver reads no more nameservers than this */
 
 struct run_cfg {
 	const char *registry;
@@ -15,7 +18,18 @@ struct run_cfg {
 	bool report;
 	int verbose;
 	char bindir[512];   /* where mwrun lives: mwinsd and libmwshim.so are beside it */
+	int ndns;           /* --dns / $MWCOMMS_DNS: nameservers for the command's resolv.conf (0: the host's) */
+	char dns[MW_DNS_MAX][INET6_ADDRSTRLEN];
 };
+
+/* dns.c */
+
+/* Parse a comma-separated list of IPv4/IPv6 literals into cfg->dns.  what names the source in messages
+ * ("--dns", "$MWCOMMS_DNS").  Returns 0, or a negative errno with the reason printed. */
+int dns_parse(struct run_cfg *cfg, const char *list, const char *what);
+/* In the child, after its network namespace is made: if cfg names nameservers, give the child a private
+ * mount namespace in which /etc/resolv.conf names them.  Returns 0 or a negative errno, reason printed. */
+int dns_apply(const struct run_cfg *cfg);
 
 /* ins_find.c */
 

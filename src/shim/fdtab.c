@@ -46,7 +46,7 @@ void fdtab_clear(int fd)
 		__atomic_store_n(&l2[(unsigned)fd % FDTAB_L2], 0, __ATOMIC_RELEASE);
 }
 
-void fdtab_add_flags(int fd, uint32_t sock_id, uint8_t flags)
+static void fdtab_change_flags(int fd, uint32_t sock_id, uint8_t set, uint8_t clear)
 {
 	uint64_t *l2, old, new;
 	struct shim_fd e;
@@ -61,8 +61,18 @@ void fdtab_add_flags(int fd, uint32_t sock_id, uint8_t flags)
 		__builtin_memcpy(&e, &old, sizeof(e));
 		if (!old || e.sock_id != sock_id)
 			return;
-		e.flags |= flags;
+		e.flags = (uint8_t)((e.flags | set) & ~clear);
 		__builtin_memcpy(&new, &e, sizeof(new));
 	} while (!__atomic_compare_exchange_n(&l2[(unsigned)fd % FDTAB_L2], &old, new, false, __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
+}
+
+void fdtab_add_flags(int fd, uint32_t sock_id, uint8_t flags)
+{
+	fdtab_change_flags(fd, sock_id, flags, 0);
+}
+
+void fdtab_clear_flags(int fd, uint32_t sock_id, uint8_t flags)
+{
+	fdtab_change_flags(fd, sock_id, 0, flags);
 }

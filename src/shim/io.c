@@ -74,6 +74,8 @@ static ssize_t shim_sendmsg(int fd, const struct shim_fd *e, const struct msghdr
 	ssize_t n;
 	int err;
 
+	if (e->kind == SHIM_DGRAM)
+		return dgram_sendmsg(fd, e, msg, flags);
 	if (flags & MSG_OOB)
 		return shim_ret(-EOPNOTSUPP);
 	err = send_precheck(fd, e);
@@ -104,7 +106,7 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const
 			   socklen_t tolen)
 {
 	struct iovec iov = { (void *)buf, len };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1 };
 	struct shim_fd e;
 
 	if (fdtab_get(fd, &e) == SHIM_NONE) {
@@ -157,6 +159,8 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 		real_init();
 	if (fdtab_get(fd, &e) == SHIM_NONE)
 		return real.recvmsg(fd, msg, flags);
+	if (e.kind == SHIM_DGRAM)
+		return dgram_recvmsg(fd, &e, msg, flags);
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
 	if (flags & MSG_OOB)
@@ -180,6 +184,16 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 		real_init();
 	if (fdtab_get(fd, &e) == SHIM_NONE)
 		return real.recvfrom(fd, buf, len, flags, from, fromlen);
+	if (e.kind == SHIM_DGRAM) {
+		struct iovec iov = { buf, len };
+		struct msghdr m = { .msg_name = from, .msg_namelen = from && fromlen ? *fromlen : 0,
+				    .msg_iov = &iov, .msg_iovlen = 1 };
+
+		n = dgram_recvmsg(fd, &e, &m, flags);
+		if (n >= 0 && from && fromlen)
+			*fromlen = m.msg_namelen;
+		return n;
+	}
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
 	if (flags & MSG_OOB)
@@ -203,6 +217,8 @@ SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 		real_init();
 	if (fdtab_get(fd, &e) == SHIM_NONE)
 		return real.read(fd, buf, len);
+	if (e.kind == SHIM_DGRAM)
+		return recvfrom(fd, buf, len, 0, NULL, NULL);
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
 	return recv_done(&e, real.read(fd, buf, len));
@@ -216,9 +232,56 @@ SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 		real_init();
 	if (fdtab_get(fd, &e) == SHIM_NONE)
 		return real.readv(fd, iov, iovcnt);
+	if (e.kind == SHIM_DGRAM) {
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt < 0 ? 0 : iovcnt) };
+
+		return iovcnt < 0 ? shim_ret(-EINVAL) : dgram_recvmsg(fd, &e, &m, 0);
+	}
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
 	return recv_done(&e, real.readv(fd, iov, iovcnt));
+}
+
+/* The batch calls, one message at a time through the calls above.  After the first message nothing more
+ * blocks: what has arrived is returned, as MSG_WAITFORONE would.  The timeout argument is not supported. */
+SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	struct shim_fd e;
+	unsigned int i;
+
+	if (fdtab_get(fd, &e) == SHIM_NONE) {
+		if (!real.sendmmsg)
+			real_init();
+		return real.sendmmsg(fd, vec, vlen, flags);
+	}
+	for (i = 0; i < vlen && i < 1024; i++) {
+		ssize_t n = shim_sendmsg(fd, &e, &vec[i].msg_hdr, flags);
+
+		if (n < 0)
+			return i ? (int)i : -1;
+		vec[i].msg_len = (unsigned int)n;
+	}
+	return (int)i;
+}
+
+SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout)
+{
+	struct shim_fd e;
+	unsigned int i;
+
+	if (fdtab_get(fd, &e) == SHIM_NONE) {
+		if (!real.recvmmsg)
+			real_init();
+		return real.recvmmsg(fd, vec, vlen, flags, timeout);
+	}
+	for (i = 0; i < vlen && i < 1024; i++) {
+		ssize_t n = recvmsg(fd, &vec[i].msg_hdr, (flags & ~MSG_WAITFORONE) | (i ? MSG_DONTWAIT : 0));
+
+		if (n < 0)
+			return i ? (int)i : -1;
+		vec[i].msg_len = (unsigned int)n;
+	}
+	return (int)i;
 }
 
 /* The fortified variants glibc emits under _FORTIFY_SOURCE. */

@@ -58,7 +58,7 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	real_init();
 	if (fdtab_get(fd, &e) == SHIM_NONE)
 		return real.getpeername(fd, addr, addrlen);
-	if (e.kind != SHIM_STREAM)
+	if (e.kind != SHIM_STREAM && e.kind != SHIM_DGRAM)
 		return shim_ret(-ENOTCONN);
 	err = page_read(e.sock_id, &rec);
 	if (err)
@@ -103,11 +103,11 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 			return shim_ret(int_out(val, len, e.kind == SHIM_DEAD ? 0 : page_take_error(e.sock_id)));
 		}
 		case SO_TYPE:
-			return shim_ret(int_out(val, len, SOCK_STREAM));
+			return shim_ret(int_out(val, len, e.kind == SHIM_DGRAM ? SOCK_DGRAM : SOCK_STREAM));
 		case SO_DOMAIN:
 			return shim_ret(int_out(val, len, e.family));
 		case SO_PROTOCOL:
-			return shim_ret(int_out(val, len, IPPROTO_TCP));
+			return shim_ret(int_out(val, len, e.kind == SHIM_DGRAM ? IPPROTO_UDP : IPPROTO_TCP));
 		case SO_ACCEPTCONN:
 			return shim_ret(int_out(val, len, e.kind == SHIM_LISTEN));
 		case SO_RCVTIMEO_OLD:
@@ -163,7 +163,19 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	if (len)
 		memcpy(q.u.opt.val, val, len);
 	err = chan_call(&q, -1, &r);
-	return shim_ret(err ? err : r.ret);
+	if (!err)
+		err = r.ret;
+	if (!err && level == SOL_SOCKET && name == SO_BROADCAST && len >= sizeof(int)) {
+		/* Remembered here too: the shim refuses broadcast sends without it, as the kernel does. */
+		int on;
+
+		memcpy(&on, val, sizeof(on));
+		if (on)
+			fdtab_add_flags(fd, e.sock_id, SHIM_F_BROADCAST);
+		else
+			fdtab_clear_flags(fd, e.sock_id, SHIM_F_BROADCAST);
+	}
+	return shim_ret(err);
 }
 
 SHIM_EXPORT int fcntl(int fd, int cmd, ...)
@@ -207,6 +219,16 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return real.ioctl(fd, req, arg);
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-EINVAL);
+	if (req == SIOCINQ && e.kind == SHIM_DGRAM) {
+		/* UDP's FIONREAD is the next datagram's payload: the carrier's next message, less our header.  (The
+		 * carrier's own SIOCINQ would count every queued message.) */
+		struct mw_dgram h;
+		ssize_t n = real.recv(fd, &h, sizeof(h), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		int v = n > (ssize_t)sizeof(h) && !(h.flags & MW_DGRAM_ERROR) ? (int)(n - (ssize_t)sizeof(h)) : 0;
+
+		memcpy(arg, &v, sizeof(v));
+		return 0;
+	}
 	if (req == SIOCINQ)
 		return real.ioctl(fd, req, arg);
 	if (!arg)

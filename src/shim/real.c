@@ -42,6 +42,8 @@ void real_init(void)
 	RESOLVE(sendto);
 	RESOLVE(recvmsg);
 	RESOLVE(sendmsg);
+	RESOLVE(recvmmsg);
+	RESOLVE(sendmmsg);
 }
 
 __attribute__((constructor)) static void real_ctor(void)

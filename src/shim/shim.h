@@ -54,6 +54,8 @@ struct shim_real {
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 };
 
 extern struct shim_real real;
@@ -67,11 +69,13 @@ enum shim_kind {
 	SHIM_STREAM,  /* a TCP socket, not listening: a SOCK_STREAM carrier */
 	SHIM_LISTEN,  /* a listening TCP socket: a SOCK_SEQPACKET carrier */
 	SHIM_DEAD,    /* made while no INS could be reached: every network call on it fails */
+	SHIM_DGRAM,   /* a UDP socket: a SOCK_SEQPACKET carrier of struct mw_dgram messages */
 };
 
 enum shim_fd_flags {
 	SHIM_F_CONNECTED = 1U << 0, /* seen connected: writes need no check of the page */
 	SHIM_F_CONNECT_TOLD = 1U << 1, /* connect() has returned 0 once: the next says EISCONN, as TCP does */
+	SHIM_F_BROADCAST = 1U << 2,    /* SO_BROADCAST is set: sends to 255.255.255.255 are allowed */
 };
 
 struct shim_fd {
@@ -88,8 +92,9 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out);
 int fdtab_set(int fd, const struct shim_fd *e);
 /* Forget fd.  Async-signal safe. */
 void fdtab_clear(int fd);
-/* Set flags on fd's entry if it still names sock_id.  Async-signal safe. */
+/* Set or clear flags on fd's entry if it still names sock_id.  Async-signal safe. */
 void fdtab_add_flags(int fd, uint32_t sock_id, uint8_t flags);
+void fdtab_clear_flags(int fd, uint32_t sock_id, uint8_t flags);
 
 #define FDTAB_L1 1024
 #define FDTAB_L2 1024
@@ -132,6 +137,10 @@ int page_read(uint32_t sock_id, struct mw_sock_rec *out);
 int page_take_error(uint32_t sock_id);
 /* Point the page reader at a new mapping (called by chan.c after HELLO). */
 void page_attach(const void *base, uint32_t nslots, uint32_t *consumed);
+
+/* dgram.c: UDP sends and receives on a carrier, in libc's convention (-1 and errno). */
+ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags);
+ssize_t dgram_recvmsg(int fd, const struct shim_fd *e, struct msghdr *msg, int flags);
 
 /* addr helpers for the exported calls. */
 int shim_addr_out(const struct mw_addr *a, int family, struct sockaddr *addr, socklen_t *addrlen);

@@ -17,6 +17,12 @@ static bool shim_is_tcp(int domain, int type, int protocol)
 	       (protocol == 0 || protocol == IPPROTO_TCP);
 }
 
+static bool shim_is_udp(int domain, int type, int protocol)
+{
+	return (domain == AF_INET || domain == AF_INET6) && (type & 0xff) == SOCK_DGRAM &&
+	       (protocol == 0 || protocol == IPPROTO_UDP);
+}
+
 /* Fill the program's end of a fresh carrier so it stays unwritable while the connect is in flight. */
 static int shim_fill(int fd, uint32_t *sndbuf)
 {
@@ -46,17 +52,22 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 	struct shim_fd e = { .kind = SHIM_STREAM, .family = (uint8_t)domain };
 	int sv[2], err;
 
+	bool udp;
+
 	real_init();
-	if (!shim_is_tcp(domain, type, protocol))
+	udp = shim_is_udp(domain, type, protocol);
+	if (!udp && !shim_is_tcp(domain, type, protocol))
 		return real.socket(domain, type, protocol);
 	if (type & ~(0xff | SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return shim_ret(-EINVAL);
-	if (real.socketpair(AF_UNIX, SOCK_STREAM | (type & SOCK_CLOEXEC), 0, sv) < 0)
+	if (real.socketpair(AF_UNIX, (udp ? SOCK_SEQPACKET : SOCK_STREAM) | (type & SOCK_CLOEXEC), 0, sv) < 0)
 		return -1;
+	if (udp)
+		e.kind = SHIM_DGRAM;
 	if ((type & SOCK_NONBLOCK) && real.fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
 		goto err_errno;
 	q.u.socket.domain = domain;
-	q.u.socket.type = SOCK_STREAM;
+	q.u.socket.type = udp ? SOCK_DGRAM : SOCK_STREAM;
 	q.u.socket.protocol = protocol;
 	err = chan_call(&q, sv[1], &r);
 	syscall(SYS_close, sv[1]);
@@ -118,6 +129,8 @@ SHIM_EXPORT int listen(int fd, int backlog)
 		return real.listen(fd, backlog);
 	case SHIM_DEAD:
 		return shim_ret(-ENETDOWN);
+	case SHIM_DGRAM:
+		return shim_ret(-EOPNOTSUPP);
 	default:
 		break;
 	}
@@ -169,6 +182,8 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 		return real.accept4(fd, addr, addrlen, flags);
 	case SHIM_LISTEN:
 		break;
+	case SHIM_DGRAM:
+		return shim_ret(-EOPNOTSUPP);
 	default:
 		return shim_ret(-EINVAL);
 	}
@@ -232,6 +247,18 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return shim_ret(-ENETUNREACH);
 	case SHIM_LISTEN:
 		return shim_ret(-EISCONN);
+	case SHIM_DGRAM:
+		/* UDP: only the default peer changes; AF_UNSPEC dissolves it. */
+		q.sock_id = e.sock_id;
+		if (!addr || len < sizeof(sa_family_t))
+			return shim_ret(-EINVAL);
+		if (addr->sa_family != AF_UNSPEC) {
+			err = mw_addr_from_sockaddr(&q.u.connect.addr, addr, len);
+			if (err)
+				return shim_ret(err);
+		}
+		err = chan_call(&q, -1, &r);
+		return shim_ret(err ? err : r.ret);
 	default:
 		break;
 	}
@@ -295,8 +322,10 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	err = page_read(e.sock_id, &rec);
 	if (err && err != -ESTALE)
 		return shim_ret(err);
-	if (e.kind == SHIM_STREAM && (err || rec.state != MW_SS_CONNECTED))
+	if (e.kind != SHIM_LISTEN && (err || rec.state != MW_SS_CONNECTED))
 		return shim_ret(-ENOTCONN);
+	if (e.kind == SHIM_DGRAM && how == SHUT_WR)
+		return 0; /* a UDP socket's SHUT_WR has no FIN to send */
 	/* Our own write side is the carrier's: mwinsd sees EOF and passes the FIN on after the last byte. */
 	if (e.kind == SHIM_STREAM && how != SHUT_RD && real.shutdown(fd, SHUT_WR) < 0)
 		return -1;
