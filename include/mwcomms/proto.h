@@ -9,13 +9,18 @@
  *   setsockopt issued by another thread.  mwinsd never sends anything unprompted on this channel.
  *
  *   The bytes of a connection never cross this channel.  They flow on *carriers*: AF_UNIX socketpairs whose
- *   program end is the fd the program holds as its socket (see DESIGN.md, decision 1).  A carrier end travels
- *   to mwinsd as SCM_RIGHTS ancillary data on the request that creates it:
+ *   program end is the fd the program holds as its socket (see DESIGN.md, decision 1).  mwinsd makes every
+ *   carrier itself and hands the program's end over as SCM_RIGHTS ancillary data on the response, so that it
+ *   knows each program end's inode: possession of that fd is what MW_CMD_IDENTIFY later checks.
  *
- *     MW_CMD_SOCKET   carries the mwinsd end of a new SOCK_STREAM carrier.
- *     MW_CMD_LISTEN   carries the mwinsd end of a new SOCK_SEQPACKET carrier, on which mwinsd pushes one
- *                     struct mw_accept (plus the accepted connection's carrier fd) per accepted connection.
- *     MW_CMD_CONNECT  carries, when nonblocking, the program's end of the carrier (see mw_connect_flags).
+ *     MW_CMD_SOCKET   rsp carries the program's end of a new carrier: SOCK_STREAM for TCP, SOCK_SEQPACKET
+ *                     for UDP (struct mw_dgram messages).
+ *     MW_CMD_LISTEN   rsp carries the program's end of a new SOCK_SEQPACKET carrier, on which mwinsd pushes
+ *                     one struct mw_accept (plus the accepted connection's carrier end) per connection.  The
+ *                     shim puts it in place of the socket's old carrier, on the same fd number.
+ *     MW_CMD_CONNECT  req carries, when nonblocking, the program's end of the carrier (see mw_connect_flags).
+ *     MW_CMD_IDENTIFY req carries an fd the process received (SCM_RIGHTS, or inherited across exec); if it is
+ *                     the program's end of a carrier, rsp names the socket for the caller's group.
  *
  *   mwinsd answers MW_CMD_HELLO with the group's shared state page (a memfd, as SCM_RIGHTS).  A *group* is
  *   every process in one network namespace: the tree that one mwrun started.  mwinsd learns the namespace from
@@ -57,11 +62,11 @@
 #define MW_MAX_PENDING_RSP 4096  /* responses mwinsd queues for one client before it disconnects it */
 
 enum mw_cmd {
-	MW_CMD_SOCKET = 0,      /* u.socket; fd: carrier end; rsp sock_id: the new socket's id */
+	MW_CMD_SOCKET = 0,      /* u.socket; rsp sock_id: the new socket's id, fd: the program's carrier end */
 	MW_CMD_CONNECT = 1,     /* u.connect; rsp when the connect has completed (or at once, if nonblocking) */
 	MW_CMD_RELEASE = 2,     /* reserved: -ENOTSUP */
 	MW_CMD_BIND = 3,        /* u.addr */
-	MW_CMD_LISTEN = 4,      /* u.listen; fd: seqpacket carrier end */
+	MW_CMD_LISTEN = 4,      /* u.listen; rsp fd: the listener's carrier end (unless already listening) */
 	MW_CMD_ACCEPT = 5,      /* reserved: -ENOTSUP */
 	MW_CMD_POLL = 6,        /* reserved: -ENOTSUP */
 	MW_CMD_HELLO = 16,      /* first request on a connection; rsp u.hello + the page's memfd */
@@ -69,6 +74,9 @@ enum mw_cmd {
 	MW_CMD_GETSOCKOPT = 19, /* u.opt (optlen = caller's buffer size); rsp u.opt */
 	MW_CMD_SHUTDOWN = 20,   /* u.shutdown; only SHUT_RD travels here, SHUT_WR is a local shutdown of the carrier */
 	MW_CMD_IOCTL = 21,      /* u.ioctl: SIOCOUTQ and friends answered from the real socket */
+	MW_CMD_IDENTIFY = 22,   /* fd: a possible carrier end; rsp sock_id and u.ident, or -ENOENT */
+	MW_CMD_DGRAM_CHECK = 23, /* u.addr: would a UDP send to this address be refused at once?  Binds an unbound
+				  * socket first, as the kernel's first send does.  rsp 0 or the send's errno */
 };
 
 /* A socket address.  Exactly one layout for both families, so that no length field needs trusting. */
@@ -129,6 +137,18 @@ struct mw_ioctl_args {
 	int64_t value;    /* rsp */
 };
 
+enum mw_sock_kind {
+	MW_KIND_STREAM = 1,  /* a TCP socket, not listening */
+	MW_KIND_LISTEN = 2,  /* a listening TCP socket */
+	MW_KIND_DGRAM = 3,   /* a UDP socket */
+};
+
+struct mw_ident_args {
+	uint16_t kind;   /* rsp: enum mw_sock_kind */
+	uint16_t family; /* rsp: AF_INET or AF_INET6 */
+	uint32_t pad;
+};
+
 struct mw_hello_args {
 	/* req: nothing (identity comes from SO_PEERCRED and /proc, never from the program).
 	 * rsp: geometry of the shared state page that arrives with it as SCM_RIGHTS. */
@@ -169,6 +189,7 @@ struct mw_rsp {
 		struct mw_opt_args opt;
 		struct mw_ioctl_args ioctl;
 		struct mw_hello_args hello;
+		struct mw_ident_args ident;
 		uint8_t raw[272];
 	} u;
 };

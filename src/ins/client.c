@@ -193,8 +193,7 @@ static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw
 static bool cmd_takes_fd(const struct mw_req *q)
 {
 	switch (q->cmd) {
-	case MW_CMD_SOCKET:
-	case MW_CMD_LISTEN:
+	case MW_CMD_IDENTIFY:
 		return true;
 	case MW_CMD_CONNECT:
 		return q->u.connect.flags & MW_CONNECT_NONBLOCK;
@@ -209,7 +208,7 @@ static void client_read(struct ins_client *c)
 	for (int budget = 64; budget > 0 && !c->dead; budget--) {
 		struct mw_req q;
 		struct mw_rsp r;
-		int fd, trunc;
+		int fd, trunc, rfd;
 		ssize_t n = mw_recv_fd(c->ev.fd, &q, sizeof(q), &fd, &trunc, MSG_DONTWAIT);
 
 		if (n == -EAGAIN || n == -EINTR)
@@ -231,13 +230,14 @@ static void client_read(struct ins_client *c)
 		r.cmd = q.cmd;
 		r.req_id = q.req_id;
 		r.sock_id = q.sock_id;
+		rfd = -1;
 		if (q.cmd == MW_CMD_HELLO)
 			client_hello(c, &q, &r);
 		else
-			sock_dispatch(c, &q, fd, &r);
+			sock_dispatch(c, &q, fd, &r, &rfd);
 		/* ret == 1 means the handler answered, or will answer later (a connect in progress). */
 		if (r.ret != 1)
-			client_respond(c, &r, -1);
+			client_respond(c, &r, r.ret < 0 ? (rfd >= 0 ? (close(rfd), -1) : -1) : rfd);
 	}
 	/* Budget used up with input possibly left: level-triggered epoll brings us back. */
 }

@@ -27,6 +27,7 @@ static void group_free(struct ins_group *g)
 		close(g->memfd);
 	free(g->seq);
 	free(g->gen);
+	free(g->ids);
 	free(g->errseq);
 	free(g->sock);
 	free(g->freeq);
@@ -55,10 +56,11 @@ struct ins_group *group_get(uint64_t netns, uint32_t nslots)
 	g->nslots = nslots;
 	g->seq = calloc(nslots, sizeof(*g->seq));
 	g->gen = calloc(nslots, sizeof(*g->gen));
+	g->ids = calloc(nslots, sizeof(*g->ids));
 	g->errseq = calloc(nslots, sizeof(*g->errseq));
 	g->sock = calloc(nslots, sizeof(*g->sock));
 	g->freeq = calloc(nslots, sizeof(*g->freeq));
-	if (!g->seq || !g->gen || !g->errseq || !g->sock || !g->freeq)
+	if (!g->seq || !g->gen || !g->ids || !g->errseq || !g->sock || !g->freeq)
 		goto err;
 	g->memfd = memfd_create("mwcomms-page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (g->memfd < 0 || ftruncate(g->memfd, (off_t)size) < 0)
@@ -93,7 +95,7 @@ void group_put_if_unused(struct ins_group *g)
 	group_free(g);
 }
 
-int group_slot_alloc(struct ins_group *g, struct ins_sock *s)
+static int slot_take(struct ins_group *g, struct ins_sock *s, uint32_t *slotp, uint32_t *idp)
 {
 	uint32_t slot;
 
@@ -105,19 +107,58 @@ int group_slot_alloc(struct ins_group *g, struct ins_sock *s)
 	g->gen[slot]++;
 	if (!g->gen[slot])
 		g->gen[slot] = 1;
-	s->slot = slot;
-	s->id = ((uint32_t)g->gen[slot] << 16) | slot;
+	g->ids[slot] = ((uint32_t)g->gen[slot] << 16) | slot;
 	g->sock[slot] = s;
 	g->nsocks++;
+	*slotp = slot;
+	*idp = g->ids[slot];
 	return 0;
 }
 
-void group_slot_free(struct ins_group *g, struct ins_sock *s)
+static void slot_give_back(struct ins_group *g, uint32_t slot)
 {
-	g->sock[s->slot] = NULL;
-	g->freeq[(g->free_head + g->free_count) % g->nslots] = s->slot;
+	g->sock[slot] = NULL;
+	g->freeq[(g->free_head + g->free_count) % g->nslots] = slot;
 	g->free_count++;
 	g->nsocks--;
+}
+
+int group_slot_alloc(struct ins_group *g, struct ins_sock *s)
+{
+	return slot_take(g, s, &s->slot, &s->id);
+}
+
+int group_alias_add(struct ins_group *g, struct ins_sock *s, uint32_t *id)
+{
+	uint32_t slot;
+	int err;
+
+	for (uint32_t i = 0; i < s->nalias; i++) {
+		if (s->alias[i].group == g) {
+			*id = g->ids[s->alias[i].slot];
+			return 0;
+		}
+	}
+	if (s->nalias == sizeof(s->alias) / sizeof(s->alias[0]))
+		return -EMFILE;
+	err = slot_take(g, s, &slot, id);
+	if (err)
+		return err;
+	s->alias[s->nalias].group = g;
+	s->alias[s->nalias].slot = slot;
+	s->nalias++;
+	group_rec_publish(s, MW_SS_OPEN, 0);
+	return 0;
+}
+
+void group_names_free(struct ins_sock *s)
+{
+	for (uint32_t i = 0; i < s->nalias; i++) {
+		slot_give_back(s->alias[i].group, s->alias[i].slot);
+		group_put_if_unused(s->alias[i].group);
+	}
+	s->nalias = 0;
+	slot_give_back(s->group, s->slot);
 }
 
 struct ins_sock *group_sock_find(struct ins_group *g, uint32_t id)
@@ -128,23 +169,22 @@ struct ins_sock *group_sock_find(struct ins_group *g, uint32_t id)
 	if (slot == 0 || slot >= g->nslots)
 		return NULL;
 	s = g->sock[slot];
-	return s && s->id == id && !s->dead ? s : NULL;
+	return s && g->ids[slot] == id && !s->dead ? s : NULL;
 }
 
-void group_rec_publish(struct ins_sock *s, uint16_t state, int error)
+static void rec_write(struct ins_group *g, uint32_t slot, const struct ins_sock *s, uint16_t state, int error)
 {
-	struct ins_group *g = s->group;
-	struct mw_sock_rec *r = &g->rec[s->slot];
-	uint32_t seq = g->seq[s->slot];
+	struct mw_sock_rec *r = &g->rec[slot];
+	uint32_t seq = g->seq[slot];
 
 	/* Readers see an odd seq /before/ any field changes ... */
 	__atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	r->sock_id = s->id;
+	r->sock_id = g->ids[slot];
 	r->state = state;
 	if (error > 0) {
 		r->error = error;
-		r->error_seq = ++g->errseq[s->slot];
+		r->error_seq = ++g->errseq[slot];
 	} else if (error < 0) {
 		r->error = 0;
 	}
@@ -154,5 +194,12 @@ void group_rec_publish(struct ins_sock *s, uint16_t state, int error)
 	r->bytes_out = s->bytes_out;
 	/* ... and the even seq only /after/ all of them. */
 	__atomic_store_n(&r->seq, seq + 2, __ATOMIC_RELEASE);
-	g->seq[s->slot] = seq + 2;
+	g->seq[slot] = seq + 2;
+}
+
+void group_rec_publish(struct ins_sock *s, uint16_t state, int error)
+{
+	rec_write(s->group, s->slot, s, state, error);
+	for (uint32_t i = 0; i < s->nalias; i++)
+		rec_write(s->alias[i].group, s->alias[i].slot, s, state, error);
 }

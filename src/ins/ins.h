@@ -61,6 +61,7 @@ struct ins_group {
 	struct mw_sock_rec *rec;
 	uint32_t *seq;          /* private copy of each record's seqlock: we never read back shared memory */
 	uint16_t *gen;          /* generation of each slot, for ids */
+	uint32_t *ids;          /* the id each slot names now (an alias slot names another group's socket) */
 	uint32_t *errseq;       /* private copy of each record's error_seq */
 	struct ins_sock **sock; /* by slot */
 	uint32_t *freeq;        /* FIFO of free slots: a freed record stays readable as long as possible */
@@ -115,6 +116,12 @@ struct ins_sock {
 	int car;                   /* our end of the carrier: SOCK_STREAM, or SOCK_SEQPACKET once listening */
 	struct ins_ev ev_real, ev_car;
 	pid_t creator;             /* pid of the client that made it (0 when accepted) */
+	ino_t prog_ino;            /* inode of the program's carrier end: holding that fd names this socket */
+	struct {
+		struct ins_group *group;
+		uint32_t slot;
+	} alias[4];                /* names in other groups (the socket was passed there with SCM_RIGHTS) */
+	uint32_t nalias;
 	struct mw_addr local, peer;
 	uint64_t bytes_in, bytes_out;
 	uint64_t t_start_ms;
@@ -180,15 +187,22 @@ void client_reap(void);
 struct ins_group *group_get(uint64_t netns, uint32_t nslots); /* NULL on failure (logged) */
 void group_put_if_unused(struct ins_group *g);
 int group_slot_alloc(struct ins_group *g, struct ins_sock *s); /* -EMFILE when full; sets s->slot, s->id */
-void group_slot_free(struct ins_group *g, struct ins_sock *s);
 struct ins_sock *group_sock_find(struct ins_group *g, uint32_t id); /* NULL if not a live socket */
+/* Give s a name in g (not its own group).  Returns 0 with *id, -EMFILE if g or s has no room. */
+int group_alias_add(struct ins_group *g, struct ins_sock *s, uint32_t *id);
+/* Free every name s has (its own slot last). */
+void group_names_free(struct ins_sock *s);
 /* Publish s's fields to its record (seqlock).  error: 0 leaves the pending error, >0 posts a new one. */
 void group_rec_publish(struct ins_sock *s, uint16_t state, int error);
 
 /* sock.c */
 /* A new socket in group g over real and car, with a slot and an id; NULL when the group is full. */
 struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car);
-void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r);
+/* Execute q.  fd: the descriptor that came with it (consumed).  *rfd: one to send with the response, or -1.
+ * r->ret == 1 means the answer comes later (a blocking connect). */
+void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r, int *rfd);
+/* The socket whose program end has this inode, or NULL.  O(sockets): only MW_CMD_IDENTIFY uses it. */
+struct ins_sock *sock_find_by_ino(ino_t ino);
 void sock_free_deferred(struct ins_sock *s);
 void sock_reap(void);
 void sock_report_all(void); /* --report: print the connections still open */

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ins.h"
@@ -217,6 +219,7 @@ static void listener_pump(struct ins_sock *s)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		struct ins_sock *c;
+		struct stat st;
 		int fd, sv[2];
 
 		if (s->held) {
@@ -249,6 +252,11 @@ static void listener_pump(struct ins_sock *s)
 			return;
 		}
 		c = sock_new(s->group, s->domain, fd, sv[1]);
+		if (c && (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || fstat(sv[0], &st) < 0)) {
+			sock_free_deferred(c); /* closes fd and sv[1] */
+			close(sv[0]);
+			continue;
+		}
 		if (!c) {
 			/* The group is at its socket limit: refuse the connection rather than queue it. */
 			close(fd);
@@ -256,6 +264,7 @@ static void listener_pump(struct ins_sock *s)
 			close(sv[1]);
 			continue;
 		}
+		c->prog_ino = st.st_ino;
 		c->state = INS_CONNECTED;
 		mw_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss, len);
 		len = sizeof(ss);

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ins.h"
@@ -49,18 +50,6 @@ static uint16_t sock_page_state(const struct ins_sock *s)
 		[INS_LISTENING] = MW_SS_LISTENING,
 	};
 	return map[s->state];
-}
-
-/* Is fd an AF_UNIX socket of the given type?  Carriers come from the program: check, don't trust. */
-static bool is_unix_of_type(int fd, int type)
-{
-	int v;
-	socklen_t len = sizeof(v);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
-		return false;
-	len = sizeof(v);
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == type;
 }
 
 struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
@@ -157,7 +146,7 @@ static void sock_destroy(struct ins_sock *s)
 		close(s->prog_end);
 	free(s->up.buf);
 	free(s->down.buf);
-	group_slot_free(s->group, s);
+	group_names_free(s);
 	ins.nsocks--;
 	group_put_if_unused(s->group);
 	free(s);
@@ -182,13 +171,33 @@ void sock_client_gone(struct ins_client *c)
 	}
 }
 
-static int cmd_socket(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r)
+/* A new carrier pair: *ours non-blocking, *prog for the program; records the program end's inode. */
+static int carrier_pair(struct ins_sock *s, int type, int *ours, int *prog)
+{
+	struct stat st;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || fstat(sv[0], &st) < 0) {
+		int err = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return err;
+	}
+	s->prog_ino = st.st_ino;
+	*prog = sv[0];
+	*ours = sv[1];
+	return 0;
+}
+
+static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rsp *r, int *rfd)
 {
 	const struct mw_socket_args *a = &q->u.socket;
-	struct ins_sock *s;
-	int real, err;
-
 	bool dgram = a->type == SOCK_DGRAM;
+	struct ins_sock *s;
+	int real, car, err;
 
 	if (a->domain != AF_INET && a->domain != AF_INET6)
 		return -EAFNOSUPPORT;
@@ -196,27 +205,30 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, int fd, stru
 		return -EPROTONOSUPPORT;
 	if (a->protocol != 0 && a->protocol != (dgram ? IPPROTO_UDP : IPPROTO_TCP))
 		return -EPROTONOSUPPORT;
-	if (!is_unix_of_type(fd, dgram ? SOCK_SEQPACKET : SOCK_STREAM))
-		return -EBADF;
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
-		return -errno;
 	real = socket(a->domain, a->type | SOCK_NONBLOCK | SOCK_CLOEXEC, dgram ? IPPROTO_UDP : IPPROTO_TCP);
 	if (real < 0)
 		return -errno;
-	s = sock_new(c->group, a->domain, real, fd);
+	s = sock_new(c->group, a->domain, real, -1);
 	if (!s) {
 		close(real);
 		return -EMFILE;
 	}
 	s->creator = c->pid;
 	s->dgram = dgram;
-	err = ins_ev_add(&s->ev_car, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+	err = carrier_pair(s, dgram ? SOCK_SEQPACKET : SOCK_STREAM, &car, rfd);
+	if (err) {
+		sock_free_deferred(s);
+		return err;
+	}
+	s->car = car;
+	err = ins_ev_add(&s->ev_car, car, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 			 dgram ? dgram_car_event : relay_car_event);
 	if (!err)
 		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 				 dgram ? dgram_real_event : relay_real_event);
 	if (err) {
-		s->car = -1; /* the caller closes fd */
+		close(*rfd);
+		*rfd = -1;
 		sock_free_deferred(s);
 		return err;
 	}
@@ -243,34 +255,37 @@ static int cmd_bind(struct ins_sock *s, const struct mw_req *q)
 	return 0;
 }
 
-static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int fd)
+static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int *rfd)
 {
-	int backlog = q->u.listen.backlog;
+	int backlog = q->u.listen.backlog, car, prog, one = 1, err;
 
 	if (s->dgram)
 		return -EOPNOTSUPP;
 	if (s->state != INS_OPEN && s->state != INS_LISTENING)
 		return -EINVAL;
-	if (!is_unix_of_type(fd, SOCK_SEQPACKET))
-		return -EBADF;
 	if (listen(s->real, backlog) < 0)
 		return -errno;
-	if (s->state == INS_LISTENING) {
-		/* listen() again only changes the backlog; the program keeps its carrier. */
-		close(fd);
-		return 0;
-	}
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
-		return -errno;
+	if (s->state == INS_LISTENING)
+		return 0; /* listen() again only changes the backlog; the program keeps its carrier */
+	err = carrier_pair(s, SOCK_SEQPACKET, &car, &prog);
+	if (err)
+		return err;
+	/* A listening TCP socket is never writable: fill the program end's send side so that the carrier is not
+	 * either.  We never read these messages. */
+	setsockopt(prog, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+	for (int i = 0; i < 64 && send(prog, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1; i++)
+		;
 	/* Swap the stream carrier for the message carrier; the shim puts its end in place of the old one. */
 	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
 	close(s->car);
-	s->car = fd;
+	s->car = car;
 	s->state = INS_LISTENING;
-	if (ins_ev_add(&s->ev_car, fd, EPOLLOUT | EPOLLET, relay_car_event) < 0) {
+	if (ins_ev_add(&s->ev_car, car, EPOLLOUT | EPOLLET, relay_car_event) < 0) {
+		close(prog);
 		sock_free_deferred(s);
 		return -ENOMEM;
 	}
+	*rfd = prog;
 	sock_update_local(s);
 	group_rec_publish(s, MW_SS_LISTENING, 0);
 	ins_log(2, "socket %#x listening", s->id);
@@ -329,7 +344,10 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 	if (len < 0)
 		return len;
 	if (nonblock) {
-		if (!is_unix_of_type(*fdp, SOCK_STREAM) || a->fill > (1U << 20))
+		struct stat st;
+
+		/* Only this socket's own carrier end: its sndbuf is the one we will set. */
+		if (fstat(*fdp, &st) < 0 || st.st_ino != s->prog_ino || a->fill > (1U << 20))
 			return -EINVAL;
 		s->prog_end = *fdp;
 		*fdp = -1;
@@ -434,19 +452,107 @@ static int cmd_ioctl(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *
 	return 0;
 }
 
-void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r)
+struct ins_sock *sock_find_by_ino(ino_t ino)
+{
+	struct list *l;
+
+	for (l = ins.groups.next; l != &ins.groups; l = l->next) {
+		struct ins_group *g = container_of(l, struct ins_group, link);
+
+		for (uint32_t i = 1; i < g->nslots; i++) {
+			struct ins_sock *s = g->sock[i];
+
+			if (s && s->group == g && s->slot == i && !s->dead && s->prog_ino == ino)
+				return s;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The errors a kernel UDP send gives at once (no route, broadcast without SO_BROADCAST, a v4-mapped address on
+ * a v6-only socket) come from the route lookup, which connect() on a scratch socket with the same options
+ * repeats without sending anything.  The shim asks once per new destination; sends themselves stay
+ * asynchronous.
+ */
+static int cmd_dgram_check(struct ins_sock *s, const struct mw_req *q)
+{
+	struct sockaddr_storage ss;
+	int len, scratch, v = 0, err = 0;
+	socklen_t vl = sizeof(v);
+
+	if (!s->dgram)
+		return -EOPNOTSUPP;
+	if (q->u.addr.family != AF_INET && q->u.addr.family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (!s->local.port) {
+		struct mw_addr any = { .family = (uint16_t)s->domain };
+
+		len = mw_addr_to_sockaddr(&any, &ss);
+		if (bind(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
+			return -errno;
+		sock_update_local(s);
+		group_rec_publish(s, sock_page_state(s), 0);
+	}
+	len = mw_addr_to_sockaddr(&q->u.addr, &ss);
+	if (len < 0)
+		return len;
+	scratch = socket(s->domain, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (scratch < 0)
+		return -errno;
+	if (getsockopt(s->real, SOL_SOCKET, SO_BROADCAST, &v, &vl) == 0)
+		setsockopt(scratch, SOL_SOCKET, SO_BROADCAST, &v, sizeof(v));
+	vl = sizeof(v);
+	if (s->domain == AF_INET6 && getsockopt(s->real, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vl) == 0)
+		setsockopt(scratch, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	if (connect(scratch, (struct sockaddr *)&ss, (socklen_t)len) < 0)
+		err = -errno;
+	close(scratch);
+	return err;
+}
+
+/* Which socket, if any, has fd (received from the caller) as its program end; named for the caller's group. */
+static int cmd_identify(struct ins_client *c, int fd, struct mw_rsp *r)
+{
+	struct ins_sock *s;
+	struct stat st;
+	uint32_t id;
+	int err;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -ENOENT;
+	s = sock_find_by_ino(st.st_ino);
+	if (!s)
+		return -ENOENT;
+	if (s->group == c->group) {
+		id = s->id;
+	} else {
+		/* Passed across groups (SCM_RIGHTS to another mwrun's program): holding the fd is the right to
+		 * use it, so the socket gets a second name in the receiver's group. */
+		err = group_alias_add(c->group, s, &id);
+		if (err)
+			return err;
+	}
+	r->sock_id = id;
+	r->u.ident.kind = s->dgram ? MW_KIND_DGRAM : s->state == INS_LISTENING ? MW_KIND_LISTEN : MW_KIND_STREAM;
+	r->u.ident.family = (uint16_t)s->domain;
+	return 0;
+}
+
+void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r, int *rfd)
 {
 	struct ins_sock *s = NULL;
 	int ret;
 
-	if (q->cmd == MW_CMD_SOCKET) {
-		ret = cmd_socket(c, q, fd, r);
-		if (ret < 0)
-			close(fd);
-		r->ret = ret;
-		return;
-	}
+	*rfd = -1;
 	switch (q->cmd) {
+	case MW_CMD_SOCKET:
+		r->ret = cmd_socket(c, q, r, rfd);
+		return;
+	case MW_CMD_IDENTIFY:
+		r->ret = cmd_identify(c, fd, r);
+		close(fd);
+		return;
 	case MW_CMD_CONNECT:
 	case MW_CMD_BIND:
 	case MW_CMD_LISTEN:
@@ -454,6 +560,7 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 	case MW_CMD_GETSOCKOPT:
 	case MW_CMD_SHUTDOWN:
 	case MW_CMD_IOCTL:
+	case MW_CMD_DGRAM_CHECK:
 		s = group_sock_find(c->group, q->sock_id);
 		if (!s) {
 			if (fd >= 0)
@@ -470,10 +577,7 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 		ret = cmd_bind(s, q);
 		break;
 	case MW_CMD_LISTEN:
-		ret = cmd_listen(s, q, fd);
-		if (ret < 0)
-			close(fd);
-		fd = -1;
+		ret = cmd_listen(s, q, rfd);
 		break;
 	case MW_CMD_CONNECT:
 		ret = cmd_connect(c, s, q, &fd);
@@ -489,6 +593,9 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 		break;
 	case MW_CMD_IOCTL:
 		ret = cmd_ioctl(s, q, r);
+		break;
+	case MW_CMD_DGRAM_CHECK:
+		ret = cmd_dgram_check(s, q);
 		break;
 	default:
 		ret = -ENOTSUP;

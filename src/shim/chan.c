@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -30,6 +31,7 @@ struct waiter {
 	uint32_t req_id;
 	bool done;
 	int err;
+	int fd; /* a descriptor that came with the response, or -1 */
 	struct mw_rsp rsp;
 };
 
@@ -62,7 +64,7 @@ static void chan_atfork_child(void)
 static char env_sock[512];
 static char env_registry[512];
 
-__attribute__((constructor)) static void chan_ctor(void)
+__attribute__((constructor(200))) static void chan_ctor(void)
 {
 	const char *v = getenv("MWCOMMS_SOCK");
 
@@ -79,6 +81,16 @@ static void chan_warn(const char *what, int err)
 	chan.warned = true;
 	fprintf(stderr, "mwcomms: no network: %s%s%s (sockets fail closed)\n", what, err ? ": " : "",
 		err ? strerror(err) : "");
+}
+
+const char *chan_env_sock(void)
+{
+	return env_sock;
+}
+
+const char *chan_env_registry(void)
+{
+	return env_registry;
 }
 
 static int chan_connect_path(const char *path)
@@ -146,6 +158,7 @@ static int chan_hello(int fd)
 	ssize_t n;
 	void *map;
 	uint32_t *consumed;
+	uint64_t *dest;
 
 	n = mw_send_fd(fd, &q, sizeof(q), -1, 0);
 	if (n != (ssize_t)sizeof(q))
@@ -179,13 +192,15 @@ static int chan_hello(int fd)
 	if (map == MAP_FAILED)
 		return -errno;
 	consumed = calloc(r.u.hello.nslots, sizeof(*consumed));
-	if (!consumed || ((const struct mw_page_hdr *)map)->magic != MW_PAGE_MAGIC) {
+	dest = calloc(r.u.hello.nslots, sizeof(*dest));
+	if (!consumed || !dest || ((const struct mw_page_hdr *)map)->magic != MW_PAGE_MAGIC) {
 		free(consumed);
+		free(dest);
 		munmap(map, r.u.hello.page_size);
 		return -EIO;
 	}
 	/* A page from an earlier INS stays mapped: another thread may be reading it right now. */
-	page_attach(map, r.u.hello.nslots, consumed);
+	page_attach(map, r.u.hello.nslots, consumed, dest);
 	chan.group = r.u.hello.group;
 	chan.nslots = r.u.hello.nslots;
 	return 0;
@@ -207,6 +222,18 @@ static int chan_ensure_locked(void)
 		syscall(SYS_close, fd);
 		chan_warn("the INS refused us", -err);
 		return -ENETUNREACH;
+	}
+	/* Out of the way of the low numbers programs expect to find free (an exec'd helper checks that the
+	 * close-on-exec fds it was not given are gone). */
+	{
+		struct rlimit rl;
+		int hi;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 256 &&
+		    (hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (long)(rl.rlim_cur > 1024 ? 1024 - 64 : rl.rlim_cur - 64))) >= 0) {
+			syscall(SYS_close, fd);
+			fd = hi;
+		}
 	}
 	chan.fd = fd;
 	return 0;
@@ -245,8 +272,6 @@ static void chan_read_one_locked(int fd)
 	chan.reading = true;
 	pthread_mutex_unlock(&chan.lock);
 	n = mw_recv_fd(fd, &r, sizeof(r), &rfd, &trunc, 0);
-	if (rfd >= 0)
-		syscall(SYS_close, rfd); /* only HELLO carries a descriptor */
 	pthread_mutex_lock(&chan.lock);
 	chan.reading = false;
 	if (n == -EINTR) {
@@ -254,23 +279,29 @@ static void chan_read_one_locked(int fd)
 		return;
 	}
 	if (n != (ssize_t)sizeof(r) || trunc || r.version != MW_PROTO_VERSION) {
+		if (rfd >= 0)
+			syscall(SYS_close, rfd);
 		chan_broken_locked(fd);
 		return;
 	}
 	for (struct waiter *w = chan.waiters; w; w = w->next) {
 		if (w->req_id == r.req_id && !w->done) {
 			w->rsp = r;
+			w->fd = rfd;
 			w->done = true;
+			rfd = -1;
 			break;
 		}
 	}
+	if (rfd >= 0)
+		syscall(SYS_close, rfd);
 	/* A response nobody waits for belongs to a thread that is gone (exec, or a signal): dropped. */
 	pthread_cond_broadcast(&chan.cond);
 }
 
-int chan_call(struct mw_req *q, int fd, struct mw_rsp *r)
+int chan_call(struct mw_req *q, int fd, struct mw_rsp *r, int *rfd)
 {
-	struct waiter w = { 0 }, **pp;
+	struct waiter w = { .fd = -1 }, **pp;
 	int cfd, err;
 	ssize_t n;
 
@@ -310,11 +341,17 @@ int chan_call(struct mw_req *q, int fd, struct mw_rsp *r)
 		}
 	}
 	pthread_mutex_unlock(&chan.lock);
-	if (w.err)
+	if (!w.err && (w.rsp.cmd != q->cmd ||
+		       (q->cmd != MW_CMD_SOCKET && q->cmd != MW_CMD_IDENTIFY && w.rsp.sock_id != q->sock_id) ||
+		       w.rsp.ret > 0 || w.rsp.ret < -4095 || (w.fd >= 0 && (!rfd || w.rsp.ret < 0))))
+		w.err = -EIO; /* mwinsd broke the protocol: nothing of this response is used */
+	if (w.err) {
+		if (w.fd >= 0)
+			syscall(SYS_close, w.fd);
 		return w.err;
-	if (w.rsp.cmd != q->cmd || (q->cmd != MW_CMD_SOCKET && w.rsp.sock_id != q->sock_id) || w.rsp.ret > 0 ||
-	    w.rsp.ret < -4095)
-		return -EIO;
+	}
 	*r = w.rsp;
+	if (rfd)
+		*rfd = w.fd;
 	return 0;
 }

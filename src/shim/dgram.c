@@ -17,6 +17,16 @@ static size_t dgram_max(int family)
 	return family == AF_INET6 ? 65527 : 65507;
 }
 
+void dgram_drop_marker(int fd)
+{
+	struct mw_dgram h;
+	ssize_t n = real.recv(fd, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+
+	/* The error it announces was reported: like the kernel's sk_err, it must not show as readable. */
+	if (n == (ssize_t)sizeof(h) && (h.flags & MW_DGRAM_ERROR))
+		real.recv(fd, &h, sizeof(h), MSG_DONTWAIT);
+}
+
 ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags)
 {
 	struct iovec iov[IOV_MAX + 1];
@@ -39,8 +49,10 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 		return shim_ret(-EMSGSIZE);
 	/* An ICMP error that arrived since the last call is this call's answer, as on a kernel UDP socket. */
 	err = page_take_error(e->sock_id);
-	if (err)
+	if (err) {
+		dgram_drop_marker(fd);
 		return shim_ret(-err);
+	}
 	if (msg->msg_name && msg->msg_namelen >= sizeof(sa_family_t) &&
 	    ((const struct sockaddr *)msg->msg_name)->sa_family != AF_UNSPEC) {
 		err = mw_addr_from_sockaddr(&h.addr, msg->msg_name, msg->msg_namelen);
@@ -48,9 +60,6 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 			return shim_ret(err);
 		if (e->family == AF_INET && h.addr.family != AF_INET)
 			return shim_ret(-EAFNOSUPPORT);
-		if (h.addr.family == AF_INET && !(e->flags & SHIM_F_BROADCAST) &&
-		    !memcmp(h.addr.addr, "\xff\xff\xff\xff", 4))
-			return shim_ret(-EACCES);
 		if (h.addr.family == AF_INET && e->family == AF_INET6) {
 			/* A dual-stack socket sends to IPv4 as a v4-mapped IPv6 address. */
 			struct mw_addr v6 = { .family = AF_INET6, .port = h.addr.port };
@@ -58,6 +67,21 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 			memcpy(v6.addr + 10, "\xff\xff", 2);
 			memcpy(v6.addr + 12, h.addr.addr, 4);
 			h.addr = v6;
+		}
+		if (!page_dest_known(e->sock_id, &h.addr)) {
+			/* A new destination: the errors the kernel gives at once (no route, EACCES for broadcast)
+			 * must come from this call, so ask mwinsd once; it also binds the socket, as a first send
+			 * does, so getsockname shows the port right after. */
+			struct mw_req q = { .cmd = MW_CMD_DGRAM_CHECK, .sock_id = e->sock_id };
+			struct mw_rsp r;
+
+			q.u.addr = h.addr;
+			err = chan_call(&q, -1, &r, NULL);
+			if (!err)
+				err = r.ret;
+			if (err)
+				return shim_ret(err);
+			page_dest_set(e->sock_id, &h.addr);
 		}
 	} else {
 		struct mw_sock_rec rec;

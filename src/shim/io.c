@@ -157,8 +157,13 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if (!real.recvmsg)
 		real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
-		return real.recvmsg(fd, msg, flags);
+	if (fdtab_get(fd, &e) == SHIM_NONE) {
+		n = real.recvmsg(fd, msg, flags);
+		/* Descriptors passed to us may be carriers: learn which (a round trip only for unix sockets). */
+		if (n >= 0 && msg->msg_controllen)
+			ident_cmsgs(msg);
+		return n;
+	}
 	if (e.kind == SHIM_DGRAM)
 		return dgram_recvmsg(fd, &e, msg, flags);
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
@@ -242,8 +247,7 @@ SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 	return recv_done(&e, real.readv(fd, iov, iovcnt));
 }
 
-/* The batch calls, one message at a time through the calls above.  After the first message nothing more
- * blocks: what has arrived is returned, as MSG_WAITFORONE would.  The timeout argument is not supported. */
+/* The batch calls, one message at a time through the calls above.  The timeout argument is not supported. */
 SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
 	struct shim_fd e;
@@ -275,7 +279,13 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 		return real.recvmmsg(fd, vec, vlen, flags, timeout);
 	}
 	for (i = 0; i < vlen && i < 1024; i++) {
-		ssize_t n = recvmsg(fd, &vec[i].msg_hdr, (flags & ~MSG_WAITFORONE) | (i ? MSG_DONTWAIT : 0));
+		int f = flags & ~MSG_WAITFORONE;
+		ssize_t n;
+
+		/* As the kernel does: after the first message only MSG_WAITFORONE stops waiting for more. */
+		if (i && (flags & MSG_WAITFORONE))
+			f |= MSG_DONTWAIT;
+		n = recvmsg(fd, &vec[i].msg_hdr, f);
 
 		if (n < 0)
 			return i ? (int)i : -1;

@@ -98,9 +98,14 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 			int dummy;
 			socklen_t dl = sizeof(dummy);
 
+			int pending;
+
 			/* The carrier's own error is only our signal; the page holds the real one. */
 			real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &dummy, &dl);
-			return shim_ret(int_out(val, len, e.kind == SHIM_DEAD ? 0 : page_take_error(e.sock_id)));
+			pending = e.kind == SHIM_DEAD ? 0 : page_take_error(e.sock_id);
+			if (pending && e.kind == SHIM_DGRAM)
+				dgram_drop_marker(fd);
+			return shim_ret(int_out(val, len, pending));
 		}
 		case SO_TYPE:
 			return shim_ret(int_out(val, len, e.kind == SHIM_DGRAM ? SOCK_DGRAM : SOCK_STREAM));
@@ -126,7 +131,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 	q.u.opt.level = level;
 	q.u.opt.name = name;
 	q.u.opt.len = *len > MW_OPT_MAX ? MW_OPT_MAX : *len;
-	err = chan_call(&q, -1, &r);
+	err = chan_call(&q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	if (err)
@@ -162,19 +167,12 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	q.u.opt.len = len;
 	if (len)
 		memcpy(q.u.opt.val, val, len);
-	err = chan_call(&q, -1, &r);
+	err = chan_call(&q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
-	if (!err && level == SOL_SOCKET && name == SO_BROADCAST && len >= sizeof(int)) {
-		/* Remembered here too: the shim refuses broadcast sends without it, as the kernel does. */
-		int on;
-
-		memcpy(&on, val, sizeof(on));
-		if (on)
-			fdtab_add_flags(fd, e.sock_id, SHIM_F_BROADCAST);
-		else
-			fdtab_clear_flags(fd, e.sock_id, SHIM_F_BROADCAST);
-	}
+	/* An option may change what sends are allowed (SO_BROADCAST, IPV6_V6ONLY): check destinations anew. */
+	if (!err && e.kind == SHIM_DGRAM)
+		page_dest_set(e.sock_id, NULL);
 	return shim_ret(err);
 }
 
@@ -235,7 +233,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return shim_ret(-EFAULT);
 	q.sock_id = e.sock_id;
 	q.u.ioctl.request = (uint32_t)req;
-	err = chan_call(&q, -1, &r);
+	err = chan_call(&q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	if (err)

@@ -10,9 +10,11 @@
 static const struct mw_sock_rec *_Atomic page_recs;
 static _Atomic uint32_t page_nslots;
 static uint32_t *_Atomic page_consumed; /* per slot: the error_seq we already reported */
+static uint64_t *_Atomic page_dest;     /* per slot: a hash of the last UDP destination mwinsd approved */
 
-void page_attach(const void *base, uint32_t nslots, uint32_t *consumed)
+void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest)
 {
+	__atomic_store_n(&page_dest, dest, __ATOMIC_RELEASE);
 	__atomic_store_n(&page_consumed, consumed, __ATOMIC_RELEASE);
 	__atomic_store_n(&page_nslots, nslots, __ATOMIC_RELEASE);
 	__atomic_store_n(&page_recs, (const struct mw_sock_rec *)((const char *)base + sizeof(struct mw_page_hdr)),
@@ -68,4 +70,33 @@ int page_take_error(uint32_t sock_id)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return 0;
 	return rec.error;
+}
+
+/* FNV-1a over the address; never 0, so that 0 means "nothing approved". */
+static uint64_t dest_hash(const struct mw_addr *a)
+{
+	const unsigned char *p = (const unsigned char *)a;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < sizeof(*a); i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h | 1;
+}
+
+bool page_dest_known(uint32_t sock_id, const struct mw_addr *a)
+{
+	uint64_t *dest = __atomic_load_n(&page_dest, __ATOMIC_ACQUIRE);
+	uint32_t slot = MW_SOCK_SLOT(sock_id);
+
+	return dest && slot < __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&dest[slot], __ATOMIC_RELAXED) == dest_hash(a);
+}
+
+void page_dest_set(uint32_t sock_id, const struct mw_addr *a)
+{
+	uint64_t *dest = __atomic_load_n(&page_dest, __ATOMIC_ACQUIRE);
+	uint32_t slot = MW_SOCK_SLOT(sock_id);
+
+	if (dest && slot < __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&dest[slot], a ? dest_hash(a) : 0, __ATOMIC_RELAXED);
 }

@@ -46,7 +46,7 @@ void real_init(void)
 	RESOLVE(sendmmsg);
 }
 
-__attribute__((constructor)) static void real_ctor(void)
+__attribute__((constructor(101))) static void real_ctor(void)
 {
 	real_init();
 }

@@ -75,7 +75,6 @@ enum shim_kind {
 enum shim_fd_flags {
 	SHIM_F_CONNECTED = 1U << 0, /* seen connected: writes need no check of the page */
 	SHIM_F_CONNECT_TOLD = 1U << 1, /* connect() has returned 0 once: the next says EISCONN, as TCP does */
-	SHIM_F_BROADCAST = 1U << 2,    /* SO_BROADCAST is set: sends to 255.255.255.255 are allowed */
 };
 
 struct shim_fd {
@@ -120,8 +119,21 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out)
 
 /* Send q (with fd as SCM_RIGHTS if fd >= 0) and wait for its response in *r.  Fills version and req_id.
  * Returns 0 when *r holds a checked response (its ret may still be an error), or -ENETUNREACH when no INS
- * can be reached, or -EIO when the INS broke the protocol or went away. */
-int chan_call(struct mw_req *q, int fd, struct mw_rsp *r);
+ * can be reached, or -EIO when the INS broke the protocol or went away.  A descriptor that comes with a
+ * successful response is stored in *rfd (-1 if none); rfd may be NULL only where none may come. */
+int chan_call(struct mw_req *q, int fd, struct mw_rsp *r, int *rfd);
+
+/* ident.c: learning that a descriptor the process was given (SCM_RIGHTS, or across exec) is a carrier. */
+
+/* If fd is the program end of a carrier, record it in the table.  Returns 0 if it is now known as a carrier,
+ * -ENOENT if it is not one, or another negative errno. */
+int ident_fd(int fd);
+/* Ask about every descriptor in the SCM_RIGHTS of a received message. */
+void ident_cmsgs(const struct msghdr *msg);
+
+/* Where the INS is, as the environment said before main (programs rebuild their environment). */
+const char *chan_env_sock(void);
+const char *chan_env_registry(void);
 
 /* Connect and say HELLO if not yet done in this process.  Returns 0 or -ENETUNREACH (the reason printed
  * once to stderr). */
@@ -135,12 +147,18 @@ int page_read(uint32_t sock_id, struct mw_sock_rec *out);
 /* The pending error of sock_id, taken so that no other caller gets it too: a positive errno, or 0.
  * Async-signal safe. */
 int page_take_error(uint32_t sock_id);
-/* Point the page reader at a new mapping (called by chan.c after HELLO). */
-void page_attach(const void *base, uint32_t nslots, uint32_t *consumed);
+/* Point the page reader at a new mapping (called by chan.c after HELLO), with the per-slot local arrays. */
+void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest);
+/* Has mwinsd approved UDP sends from sock_id to a (the last destination checked)?  Async-signal safe. */
+bool page_dest_known(uint32_t sock_id, const struct mw_addr *a);
+/* Remember a as approved for sock_id; NULL forgets (its options changed). */
+void page_dest_set(uint32_t sock_id, const struct mw_addr *a);
 
 /* dgram.c: UDP sends and receives on a carrier, in libc's convention (-1 and errno). */
 ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags);
 ssize_t dgram_recvmsg(int fd, const struct shim_fd *e, struct msghdr *msg, int flags);
+/* Take an error marker off the head of the carrier (its error was reported another way). */
+void dgram_drop_marker(int fd);
 
 /* addr helpers for the exported calls. */
 int shim_addr_out(const struct mw_addr *a, int family, struct sockaddr *addr, socklen_t *addrlen);

@@ -3,6 +3,7 @@
  * shutdown, close, and the dup family (a dup of a carrier is a carrier).
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -45,13 +46,45 @@ static int shim_fill(int fd, uint32_t *sndbuf)
 	return -ENOBUFS;
 }
 
+/* Take a carrier end from mwinsd: check it is what was asked for, and give it the flags the program asked for
+ * (it arrives close-on-exec). */
+static int carrier_adopt(int fd, int type, int flags)
+{
+	int t = 0;
+	socklen_t tl = sizeof(t);
+
+	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &tl) < 0 || t != type)
+		return -EIO;
+	if (!(flags & SOCK_CLOEXEC) && real.fcntl(fd, F_SETFD, 0) < 0)
+		return -errno;
+	if ((flags & SOCK_NONBLOCK) && real.fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* No INS: a socket that fails every network call, never the kernel's network. */
+static int socket_dead(int domain, int type)
+{
+	struct shim_fd e = { .kind = SHIM_DEAD, .family = (uint8_t)domain };
+	int sv[2], err;
+
+	if (real.socketpair(AF_UNIX, SOCK_STREAM | (type & (SOCK_CLOEXEC | SOCK_NONBLOCK)), 0, sv) < 0)
+		return -1;
+	syscall(SYS_close, sv[1]);
+	err = fdtab_set(sv[0], &e);
+	if (err) {
+		syscall(SYS_close, sv[0]);
+		return shim_ret(err);
+	}
+	return sv[0];
+}
+
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
 	struct mw_req q = { .cmd = MW_CMD_SOCKET };
 	struct mw_rsp r;
 	struct shim_fd e = { .kind = SHIM_STREAM, .family = (uint8_t)domain };
-	int sv[2], err;
-
+	int fd = -1, err;
 	bool udp;
 
 	real_init();
@@ -60,36 +93,28 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 		return real.socket(domain, type, protocol);
 	if (type & ~(0xff | SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return shim_ret(-EINVAL);
-	if (real.socketpair(AF_UNIX, (udp ? SOCK_SEQPACKET : SOCK_STREAM) | (type & SOCK_CLOEXEC), 0, sv) < 0)
-		return -1;
-	if (udp)
-		e.kind = SHIM_DGRAM;
-	if ((type & SOCK_NONBLOCK) && real.fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
-		goto err_errno;
 	q.u.socket.domain = domain;
 	q.u.socket.type = udp ? SOCK_DGRAM : SOCK_STREAM;
 	q.u.socket.protocol = protocol;
-	err = chan_call(&q, sv[1], &r);
-	syscall(SYS_close, sv[1]);
-	if (err == -ENETUNREACH) {
-		/* No INS: hand out a socket that fails every network call, never the kernel's network. */
-		e.kind = SHIM_DEAD;
-	} else if (err || r.ret < 0) {
-		syscall(SYS_close, sv[0]);
-		return shim_ret(err ? -ENOBUFS : r.ret);
-	}
-	e.sock_id = err ? 0 : r.sock_id;
-	err = fdtab_set(sv[0], &e);
+	err = chan_call(&q, -1, &r, &fd);
+	if (err == -ENETUNREACH)
+		return socket_dead(domain, type);
+	if (!err && r.ret < 0)
+		return shim_ret(r.ret);
+	if (!err && fd < 0)
+		err = -EIO;
+	if (!err)
+		err = carrier_adopt(fd, udp ? SOCK_SEQPACKET : SOCK_STREAM, type);
+	e.kind = udp ? SHIM_DGRAM : SHIM_STREAM;
+	e.sock_id = r.sock_id;
+	if (!err)
+		err = fdtab_set(fd, &e);
 	if (err) {
-		syscall(SYS_close, sv[0]);
-		return shim_ret(err);
+		if (fd >= 0)
+			syscall(SYS_close, fd);
+		return shim_ret(err == -EIO ? -ENOBUFS : err);
 	}
-	return sv[0];
-err_errno:
-	err = -errno;
-	syscall(SYS_close, sv[0]);
-	syscall(SYS_close, sv[1]);
-	return shim_ret(err);
+	return fd;
 }
 
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
@@ -112,7 +137,7 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	if (err)
 		return shim_ret(err == -EAFNOSUPPORT && e.family == AF_INET ? -EAFNOSUPPORT : err);
 	q.sock_id = e.sock_id;
-	err = chan_call(&q, -1, &r);
+	err = chan_call(&q, -1, &r, NULL);
 	return shim_ret(err ? err : r.ret);
 }
 
@@ -121,7 +146,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	struct mw_req q = { .cmd = MW_CMD_LISTEN };
 	struct mw_rsp r;
 	struct shim_fd e;
-	int lv[2], err, fl, fdfl, one = 1;
+	int lfd = -1, err, fl, fdfl;
 
 	real_init();
 	switch (fdtab_get(fd, &e)) {
@@ -138,36 +163,27 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	fdfl = real.fcntl(fd, F_GETFD);
 	if (fl < 0 || fdfl < 0)
 		return -1;
-	if (real.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lv) < 0)
-		return -1;
-	/* A listening TCP socket is never writable: fill the message carrier's send side so it is not either.
-	 * mwinsd never reads these messages. */
-	real.setsockopt(lv[0], SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
-	for (int i = 0; i < 64 && real.send(lv[0], "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1; i++)
-		;
 	q.sock_id = e.sock_id;
 	q.u.listen.backlog = backlog;
-	err = chan_call(&q, lv[1], &r);
-	syscall(SYS_close, lv[1]);
+	err = chan_call(&q, -1, &r, &lfd);
 	if (!err)
 		err = r.ret;
-	if (err || e.kind == SHIM_LISTEN) {
-		syscall(SYS_close, lv[0]);
-		return shim_ret(err);
+	if (err || lfd < 0) {
+		/* No new carrier: an error, or a listener that only changed its backlog. */
+		if (lfd >= 0)
+			syscall(SYS_close, lfd);
+		return shim_ret(err ? err : e.kind == SHIM_LISTEN ? 0 : -EIO);
 	}
 	/* Put the message carrier in the socket's place, keeping the fd number and its flags. */
-	if ((fl & O_NONBLOCK) && real.fcntl(lv[0], F_SETFL, O_NONBLOCK) < 0)
-		goto err_errno;
+	err = carrier_adopt(lfd, SOCK_SEQPACKET, (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0);
+	if (!err && real.dup3(lfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		err = -errno;
+	syscall(SYS_close, lfd);
+	if (err)
+		return shim_ret(err);
 	e.kind = SHIM_LISTEN;
-	if (real.dup3(lv[0], fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-		goto err_errno;
-	syscall(SYS_close, lv[0]);
 	fdtab_set(fd, &e);
 	return 0;
-err_errno:
-	err = -errno;
-	syscall(SYS_close, lv[0]);
-	return shim_ret(err);
 }
 
 SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
@@ -231,13 +247,42 @@ SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	return accept4(fd, addr, addrlen, 0);
 }
 
+/* A blocking connect in progress: wait for the carrier to become writable (the filler leaves when mwinsd
+ * has the answer), at most SO_SNDTIMEO, then read the answer from the page. */
+static int connect_wait(int fd, const struct shim_fd *e)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct timeval tv = { 0 };
+	socklen_t tl = sizeof(tv);
+	struct mw_sock_rec rec;
+	int ms = -1, n, err, dummy;
+
+	if (real.getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl) == 0 && (tv.tv_sec || tv.tv_usec))
+		ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	n = poll(&p, 1, ms);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EINPROGRESS;
+	err = page_read(e->sock_id, &rec);
+	if (!err && rec.state == MW_SS_CONNECTED) {
+		fdtab_add_flags(fd, e->sock_id, SHIM_F_CONNECTED | SHIM_F_CONNECT_TOLD);
+		return 0;
+	}
+	/* Failed: the call reports the error and consumes it, the carrier's own signal with it. */
+	tl = sizeof(dummy);
+	real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &dummy, &tl);
+	err = page_take_error(e->sock_id);
+	return err ? -err : -ECONNABORTED;
+}
+
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct mw_req q = { .cmd = MW_CMD_CONNECT };
 	struct mw_rsp r;
 	struct mw_sock_rec rec;
 	struct shim_fd e;
-	int err, fl, sendfd = -1;
+	int err, fl;
 
 	real_init();
 	switch (fdtab_get(fd, &e)) {
@@ -257,7 +302,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			if (err)
 				return shim_ret(err);
 		}
-		err = chan_call(&q, -1, &r);
+		err = chan_call(&q, -1, &r, NULL);
 		return shim_ret(err ? err : r.ret);
 	default:
 		break;
@@ -284,20 +329,23 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		fdtab_add_flags(fd, e.sock_id, SHIM_F_CONNECT_TOLD | SHIM_F_CONNECTED);
 		return 0;
 	}
-	if ((fl & O_NONBLOCK) && rec.state == MW_SS_OPEN) {
-		err = shim_fill(fd, &q.u.connect.sndbuf);
-		if (err < 0)
-			return shim_ret(err);
-		q.u.connect.flags = MW_CONNECT_NONBLOCK;
-		q.u.connect.fill = (uint32_t)err;
-		sendfd = fd;
-	}
-	err = chan_call(&q, sendfd, &r);
+	if (rec.state == MW_SS_CONNECTING)
+		return shim_ret((fl & O_NONBLOCK) ? -EALREADY : connect_wait(fd, &e));
+	/* Every connect goes out non-blocking, with the carrier filled until it is answered; a blocking one then
+	 * waits on the carrier, so that SO_SNDTIMEO and signals end the wait as they end the kernel's. */
+	err = shim_fill(fd, &q.u.connect.sndbuf);
+	if (err < 0)
+		return shim_ret(err);
+	q.u.connect.flags = MW_CONNECT_NONBLOCK;
+	q.u.connect.fill = (uint32_t)err;
+	err = chan_call(&q, fd, &r, NULL);
 	if (err)
 		return shim_ret(err == -ENETUNREACH ? err : -ECONNABORTED);
 	if (r.ret == 0)
 		fdtab_add_flags(fd, e.sock_id, SHIM_F_CONNECTED | SHIM_F_CONNECT_TOLD);
-	return shim_ret(r.ret);
+	if (r.ret != -EINPROGRESS || (fl & O_NONBLOCK))
+		return shim_ret(r.ret);
+	return shim_ret(connect_wait(fd, &e));
 }
 
 SHIM_EXPORT int shutdown(int fd, int how)
@@ -333,7 +381,7 @@ SHIM_EXPORT int shutdown(int fd, int how)
 		return 0;
 	q.sock_id = e.sock_id;
 	q.u.shutdown.how = SHUT_RD;
-	err = chan_call(&q, -1, &r);
+	err = chan_call(&q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	/* mwinsd has already let go of a connection that ended both ways: to TCP that is "not connected". */
