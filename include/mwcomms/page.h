@@ -39,11 +39,18 @@ struct mw_page_hdr {
 };
 _Static_assert(sizeof(struct mw_page_hdr) == 64, "page header layout");
 
+enum mw_rec_flags {
+	/* The program's end of the carrier was given EOF on purpose (the peer's FIN, or the program's own
+	 * SHUT_RD), set /before/ the EOF is sent.  An EOF without it, on a socket not closed, means mwinsd went
+	 * away: the shim reports ECONNRESET, not a clean end of stream. */
+	MW_REC_EOF = 1U << 0,
+};
+
 struct mw_sock_rec {
 	uint32_t seq;       /* seqlock: odd while mwinsd writes */
 	uint32_t sock_id;   /* the id this record describes; 0 when free */
 	uint16_t state;     /* enum mw_sock_state */
-	uint16_t pad;
+	uint16_t flags;     /* enum mw_rec_flags */
 	int32_t error;      /* pending socket error, positive errno, 0 for none */
 	uint32_t error_seq; /* bumped each time a new error is posted; the shim remembers which it consumed */
 	uint32_t pad2;

@@ -182,6 +182,7 @@ static void rec_write(struct ins_group *g, uint32_t slot, const struct ins_sock 
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	r->sock_id = g->ids[slot];
 	r->state = state;
+	r->flags = s->rec_flags;
 	if (error > 0) {
 		r->error = error;
 		r->error_seq = ++g->errseq[slot];

@@ -138,6 +138,7 @@ struct ins_sock {
 	uint64_t drops;            /* UDP: datagrams dropped because the program did not read them in time */
 	struct ins_dir down;       /* network -> program */
 	bool car_hup;              /* the program's side is finished (last close, or both directions shut) */
+	uint16_t rec_flags;        /* enum mw_rec_flags, published with the record */
 
 	/* listener: a connection accepted that the carrier had no room for yet */
 	struct ins_sock *held;

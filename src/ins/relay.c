@@ -95,6 +95,11 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 		}
 		if (d->eof) {
 			if (!d->shut) {
+				if (!up) {
+					/* Say it is a real EOF /before/ the program can see it (see MW_REC_EOF). */
+					s->rec_flags |= MW_REC_EOF;
+					group_rec_publish(s, MW_SS_CONNECTED, 0);
+				}
 				shutdown(dst, SHUT_WR);
 				d->shut = true;
 			}

@@ -435,6 +435,7 @@ static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
 		return -errno;
 	/* From here on, bytes from the network are dropped, and the program reads EOF. */
 	s->down.discard = true;
+	s->down.eof = true;
 	relay_pump(s);
 	return 0;
 }

@@ -159,6 +159,7 @@ static int chan_hello(int fd)
 	void *map;
 	uint32_t *consumed;
 	uint64_t *dest;
+	uint8_t *shutwr;
 
 	n = mw_send_fd(fd, &q, sizeof(q), -1, 0);
 	if (n != (ssize_t)sizeof(q))
@@ -193,14 +194,16 @@ static int chan_hello(int fd)
 		return -errno;
 	consumed = calloc(r.u.hello.nslots, sizeof(*consumed));
 	dest = calloc(r.u.hello.nslots, sizeof(*dest));
-	if (!consumed || !dest || ((const struct mw_page_hdr *)map)->magic != MW_PAGE_MAGIC) {
+	shutwr = calloc(r.u.hello.nslots, sizeof(*shutwr));
+	if (!consumed || !dest || !shutwr || ((const struct mw_page_hdr *)map)->magic != MW_PAGE_MAGIC) {
 		free(consumed);
 		free(dest);
+		free(shutwr);
 		munmap(map, r.u.hello.page_size);
 		return -EIO;
 	}
 	/* A page from an earlier INS stays mapped: another thread may be reading it right now. */
-	page_attach(map, r.u.hello.nslots, consumed, dest);
+	page_attach(map, r.u.hello.nslots, consumed, dest, shutwr);
 	chan.group = r.u.hello.group;
 	chan.nslots = r.u.hello.nslots;
 	return 0;

@@ -15,6 +15,15 @@
 
 #include "shim.h"
 
+static size_t iov_total(const struct iovec *iov, size_t n)
+{
+	size_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
 /* Check that a stream socket may send: a socket that never connected would otherwise put bytes into the
  * carrier ahead of the connect's filler. */
 static int send_precheck(int fd, const struct shim_fd *e)
@@ -47,22 +56,28 @@ static ssize_t send_fail(const struct shim_fd *e, int err, int flags)
 
 		if (pending)
 			return shim_ret(-pending);
+		/* mwinsd died under the connection: a reset, and no SIGPIPE, as TCP's first send after one. */
+		if (page_ins_gone(e->sock_id, true))
+			return shim_ret(-ECONNRESET);
 	}
 	if (err == -EPIPE && !(flags & MSG_NOSIGNAL))
 		raise(SIGPIPE);
 	return shim_ret(err);
 }
 
-/* After a carrier receive returned n: turn EOF of a failed connection into its error. */
-static ssize_t recv_done(const struct shim_fd *e, ssize_t n)
+/* After a carrier receive of want bytes returned n: turn EOF of a failed connection into its error. */
+static ssize_t recv_done(const struct shim_fd *e, ssize_t n, size_t want)
 {
 	int pending;
 
-	if (n > 0 || (n < 0 && errno != ECONNRESET && errno != EPIPE))
+	if (n > 0 || (n == 0 && want == 0) || (n < 0 && errno != ECONNRESET && errno != EPIPE))
 		return n;
 	pending = page_take_error(e->sock_id);
 	if (pending)
 		return shim_ret(-pending);
+	/* An end of stream nobody announced: mwinsd is gone, and the connection with it. */
+	if (page_ins_gone(e->sock_id, false))
+		return shim_ret(-ECONNRESET);
 	/* The carrier's own ECONNRESET only means mwinsd closed it with bytes unread: to the program that is
 	 * the end of the stream, and any real error was given above. */
 	return n < 0 ? 0 : n;
@@ -176,7 +191,7 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	n = real.recvmsg(fd, msg, flags);
 	msg->msg_name = name;
 	msg->msg_namelen = 0;
-	return recv_done(&e, n);
+	return recv_done(&e, n, iov_total(msg->msg_iov, msg->msg_iovlen));
 }
 
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
@@ -206,7 +221,7 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 	n = real.recvfrom(fd, buf, len, flags, NULL, NULL);
 	if (n >= 0 && from && fromlen)
 		*fromlen = 0;
-	return recv_done(&e, n);
+	return recv_done(&e, n, len);
 }
 
 SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -226,7 +241,7 @@ SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 		return recvfrom(fd, buf, len, 0, NULL, NULL);
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
-	return recv_done(&e, real.read(fd, buf, len));
+	return recv_done(&e, real.read(fd, buf, len), len);
 }
 
 SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
@@ -244,7 +259,7 @@ SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 	}
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
-	return recv_done(&e, real.readv(fd, iov, iovcnt));
+	return recv_done(&e, real.readv(fd, iov, iovcnt), iovcnt > 0 ? iov_total(iov, (size_t)iovcnt) : 0);
 }
 
 /* The batch calls, one message at a time through the calls above.  The timeout argument is not supported. */

@@ -148,7 +148,13 @@ int page_read(uint32_t sock_id, struct mw_sock_rec *out);
  * Async-signal safe. */
 int page_take_error(uint32_t sock_id);
 /* Point the page reader at a new mapping (called by chan.c after HELLO), with the per-slot local arrays. */
-void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest);
+void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest, uint8_t *shutwr);
+/* Remember that this process shut sock_id for writing (its EPIPE is then the program's own doing). */
+void page_mark_shutwr(uint32_t sock_id);
+/* The carrier of sock_id ended (EOF when reading, EPIPE when writing) with no error posted: did mwinsd go
+ * away, rather than the connection end?  True unless the record says closed, or the end was a real one (the
+ * peer's FIN when reading; our own SHUT_WR when writing).  Async-signal safe. */
+bool page_ins_gone(uint32_t sock_id, bool writing);
 /* Has mwinsd approved UDP sends from sock_id to a (the last destination checked)?  Async-signal safe. */
 bool page_dest_known(uint32_t sock_id, const struct mw_addr *a);
 /* Remember a as approved for sock_id; NULL forgets (its options changed). */

@@ -375,8 +375,11 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	if (e.kind == SHIM_DGRAM && how == SHUT_WR)
 		return 0; /* a UDP socket's SHUT_WR has no FIN to send */
 	/* Our own write side is the carrier's: mwinsd sees EOF and passes the FIN on after the last byte. */
-	if (e.kind == SHIM_STREAM && how != SHUT_RD && real.shutdown(fd, SHUT_WR) < 0)
-		return -1;
+	if (e.kind == SHIM_STREAM && how != SHUT_RD) {
+		page_mark_shutwr(e.sock_id);
+		if (real.shutdown(fd, SHUT_WR) < 0)
+			return -1;
+	}
 	if (how == SHUT_WR)
 		return 0;
 	q.sock_id = e.sock_id;
