@@ -8,7 +8,8 @@ timings, addresses or port numbers.
     [ns ins]  conform run            kernel sockets: the oracle
     [ns ins]  mwrun -- conform run   the same cases through the channel
                       \\                  /
-    [ns world] conform peer --port P: echo, source, reset, count, hold, dial
+    [ns world] conform peer --port P: TCP echo, source, reset, count, hold, dial,
+                                      watch, sum; UDP echo, other-port echo
 
 The module runs the whole program once each way, then checks every case on its
 own (test_case[NAME]): the kernel run must pass its own self-checks, and the
@@ -27,9 +28,10 @@ from conftest import BUILD, ROOT, san_check
 
 CONFORM_DIR = ROOT / "tests" / "conform"
 CASE_LIST = CONFORM_DIR / "case-list.h"
-# The peer's services sit at P+0 .. P+5 and P+9 stays closed (enum peer_service in conform.h).
+# The peer's TCP services sit at P+0 .. P+7, its UDP services at P+0 .. P+2, and P+9 stays closed to both
+# (enum peer_service and enum peer_udp_service in conform.h).  It binds the UDP ports before it listens on TCP.
 PEER_PORTS = 10
-PEER_LAST_SERVICE = 5
+PEER_LAST_SERVICE = 7
 
 
 def _case_list():
@@ -45,6 +47,10 @@ KNOWN = {
     # A carrier shows POLLERR only if mwinsd closes it with bytes unread, and after a reset on an established
     # connection there are usually none.  recv and SO_ERROR still give ECONNRESET.
     "reset_poll_4": [("revents=IN|OUT|ERR|HUP|RDHUP", "revents=IN|OUT|HUP|RDHUP")],
+    # A UDP socket's ICMP error reaches the program as a marker message on the carrier (so that a blocked
+    # receive wakes), which polls as POLLIN where the kernel shows POLLERR.  recv, send and SO_ERROR give the
+    # error exactly once, as on the kernel, and the marker is gone once the error has been reported.
+    **{f"udp_refused_{v}": [(f"revents{i}=OUT|ERR", f"revents{i}=IN|OUT") for i in (1, 2, 3)] for v in (4, 6)},
 }
 
 

@@ -44,6 +44,12 @@
  *   - There is no flow control beyond the socket buffer: a client that floods requests without reading its
  *     responses is disconnected once mwinsd's per-client response queue is full (MW_MAX_PENDING_RSP).
  *
+ * MW_CMD_CLOSE exists because a connection that has ended both ways leaves no trace on its carrier when the
+ * program finally closes it, yet the program may still ask for its options (TCP_INFO) until then.  mwinsd keeps
+ * such a finished socket until a close hint for it arrives, the group goes away, or too many pile up.  The
+ * hint may come from one of several holders of the fd; acting on it early only makes later calls on that
+ * socket fail with EBADF.
+ *
  * Command values 0..6 follow Xen PV Calls (socket 0, connect 1, release 2, bind 3, listen 4, accept 5,
  * poll 6).  Release, accept and poll are reserved and answered with -ENOTSUP: a socket is released when the
  * last reference to its carrier is closed, accept is a local receive on the listener's carrier, and readiness
@@ -58,7 +64,7 @@
 #define MW_PROTO_VERSION 1
 
 /* Limits both sides enforce. */
-#define MW_OPT_MAX 256           /* largest socket option value carried (struct tcp_info fits) */
+#define MW_OPT_MAX 512           /* largest socket option value carried (struct tcp_info fits, with room) */
 #define MW_MAX_PENDING_RSP 4096  /* responses mwinsd queues for one client before it disconnects it */
 
 enum mw_cmd {
@@ -75,6 +81,7 @@ enum mw_cmd {
 	MW_CMD_SHUTDOWN = 20,   /* u.shutdown; only SHUT_RD travels here, SHUT_WR is a local shutdown of the carrier */
 	MW_CMD_IOCTL = 21,      /* u.ioctl: SIOCOUTQ and friends answered from the real socket */
 	MW_CMD_IDENTIFY = 22,   /* fd: a possible carrier end; rsp sock_id and u.ident, or -ENOENT */
+	MW_CMD_CLOSE = 24,      /* a hint, never answered: the sender closed an fd naming sock_id (see below) */
 	MW_CMD_DGRAM_CHECK = 23, /* u.addr: would a UDP send to this address be refused at once?  Binds an unbound
 				  * socket first, as the kernel's first send does.  rsp 0 or the send's errno */
 };
@@ -173,10 +180,10 @@ struct mw_req {
 		struct mw_opt_args opt;
 		struct mw_ioctl_args ioctl;
 		struct mw_hello_args hello;
-		uint8_t raw[272];
+		uint8_t raw[528];
 	} u;
 };
-_Static_assert(sizeof(struct mw_req) == 288, "mw_req layout");
+_Static_assert(sizeof(struct mw_req) == 544, "mw_req layout");
 _Static_assert(offsetof(struct mw_req, u) == 16, "mw_req layout");
 
 struct mw_rsp {
@@ -190,10 +197,10 @@ struct mw_rsp {
 		struct mw_ioctl_args ioctl;
 		struct mw_hello_args hello;
 		struct mw_ident_args ident;
-		uint8_t raw[272];
+		uint8_t raw[528];
 	} u;
 };
-_Static_assert(sizeof(struct mw_rsp) == 288, "mw_rsp layout");
+_Static_assert(sizeof(struct mw_rsp) == 544, "mw_rsp layout");
 
 /*
  * What mwinsd pushes on a listener's SOCK_SEQPACKET carrier for each accepted connection, with the new
@@ -210,24 +217,35 @@ struct mw_accept {
 _Static_assert(sizeof(struct mw_accept) == 72, "mw_accept layout");
 
 /*
- * A UDP socket's carrier is a SOCK_SEQPACKET pair, and every message on it is this header followed by the
- * payload (possibly empty).  The program's sends carry the destination; mwinsd's carry the source.
+ * A UDP socket's carrier is a SOCK_SEQPACKET pair carrying one datagram per message, in one of two forms:
  *
- * MW_DGRAM_ERROR messages have no payload: the real socket reported an error (an ICMP error on a connected
- * socket).  The same error is posted in the page with error_seq; the shim reports it once, whichever of a
- * receive (woken by this message) or a send sees it first, and skips the message if it was already reported.
+ *   framed: struct mw_dgram (magic first) and then the payload.  Sends name their destination, receives their
+ *           source.  Every message on an unconnected socket is framed.
+ *   raw:    the payload alone.  On a *connected* socket, sends to the connected peer and datagrams from it
+ *           are raw, so that a program that bypasses libc for its datagram calls (libuv issues sendmmsg and
+ *           recvmmsg as raw system calls) still sends and receives plain payloads.
+ *
+ * A message is framed if and only if it is at least sizeof(struct mw_dgram) long and starts with
+ * MW_DGRAM_MAGIC; mwinsd frames any datagram from the peer that would look framed, so there is no ambiguity.
+ *
+ * Errors (an ICMP error on a connected socket) are posted in the page and announced by a message so that a
+ * blocked receive wakes: a framed MW_DGRAM_ERROR message, or on a connected socket an empty raw message.  The
+ * shim reports the page's error once, whichever call sees it first; an announcement whose error was already
+ * reported is skipped (an empty datagram with no error pending is a real empty datagram).
  */
+#define MW_DGRAM_MAGIC 0x6d774447U /* "mwDG" */
+
 enum mw_dgram_flags {
 	MW_DGRAM_ERROR = 1U << 0,
 };
 
 struct mw_dgram {
-	struct mw_addr addr; /* to mwinsd: the destination, family 0 for the connected peer; from it: the source */
+	uint32_t magic;      /* MW_DGRAM_MAGIC */
 	uint32_t len;        /* from mwinsd: the datagram's full length, even if it was cut to fit (MSG_TRUNC) */
 	uint16_t flags;      /* enum mw_dgram_flags */
 	uint16_t pad;
 	int32_t error;       /* with MW_DGRAM_ERROR: a positive errno */
-	uint32_t error_seq;  /* with MW_DGRAM_ERROR: the page's error_seq for it */
+	struct mw_addr addr; /* to mwinsd: the destination; from it: the source */
 };
 _Static_assert(sizeof(struct mw_dgram) == 48, "mw_dgram layout");
 

@@ -1,10 +1,11 @@
 /*
- * dgram.c: the UDP relay.  A UDP socket's carrier is a SOCK_SEQPACKET pair; each message is a struct mw_dgram
- * header and the payload.  Datagrams are never merged or split, and never queued here beyond one: a datagram
+ * dgram.c: the UDP relay.  A UDP socket's carrier is a SOCK_SEQPACKET pair of datagrams, framed with a struct
+ * mw_dgram or raw (a connected socket's traffic with its peer): see proto.h.  Datagrams are never merged or split, and never queued here beyond one: a datagram
  * the program is not ready for is dropped and counted, as a full socket receive buffer drops it; a datagram the
  * network is not ready for waits (as a blocking sendto would), and the carrier is not read meanwhile.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,16 +18,29 @@
 
 #define DGRAM_BUDGET 64
 
-static char payload[MW_DGRAM_MAX + 1];
+/* A frame and the largest payload, plus one byte to tell an oversized message. */
+static char payload[sizeof(struct mw_dgram) + MW_DGRAM_MAX + 1];
+
+static bool dgram_is_framed(const void *buf, size_t len)
+{
+	uint32_t magic;
+
+	if (len < sizeof(struct mw_dgram))
+		return false;
+	memcpy(&magic, buf, sizeof(magic));
+	return magic == MW_DGRAM_MAGIC;
+}
 
 void dgram_post_error(struct ins_sock *s, int err)
 {
-	struct mw_dgram h = { .flags = MW_DGRAM_ERROR, .error = err };
+	struct mw_dgram h = { .magic = MW_DGRAM_MAGIC, .flags = MW_DGRAM_ERROR, .error = err };
 
 	group_rec_publish(s, s->state == INS_CONNECTED ? MW_SS_CONNECTED : MW_SS_OPEN, err);
-	h.error_seq = s->group->errseq[s->slot];
 	/* If the carrier is full the page still has it: the program's next send or receive reports it. */
-	send(s->car, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (s->state == INS_CONNECTED)
+		send(s->car, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL);
+	else
+		send(s->car, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /* Send one datagram on the real socket.  Returns 0, -EAGAIN (keep it), or another error (reported). */
@@ -62,8 +76,9 @@ static bool dgram_up(struct ins_sock *s)
 {
 	for (int i = 0; i < DGRAM_BUDGET; i++) {
 		struct mw_dgram h;
-		struct iovec iov[2] = { { &h, sizeof(h) }, { payload, sizeof(payload) } };
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+		struct mw_addr to = { 0 };
+		const char *data = payload;
+		size_t len;
 		ssize_t n;
 		int err;
 
@@ -77,25 +92,43 @@ static bool dgram_up(struct ins_sock *s)
 			s->up.buf = NULL;
 			s->up.len = 0;
 		}
-		n = recvmsg(s->car, &m, MSG_DONTWAIT);
+		n = recv(s->car, payload, sizeof(payload), MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0)
 			return errno != EAGAIN && errno != EINTR;
-		if (n == 0)
-			return true;
+		if (n == 0) {
+			/* An empty datagram, or the end of the carrier: seqpacket says 0 for both. */
+			struct pollfd p = { .fd = s->car, .events = POLLRDHUP };
+
+			if (s->car_hup || (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP))))
+				return true;
+		}
 		/* The program's message: checked before use.  A malformed one is dropped, as a bad datagram is. */
-		if ((size_t)n < sizeof(h) || (m.msg_flags & MSG_TRUNC) || h.flags ||
-		    (h.addr.family && h.addr.family != s->domain)) {
-			ins_log(1, "socket %#x: malformed datagram from the program dropped", s->id);
+		if ((size_t)n > sizeof(payload)) {
+			ins_log(1, "socket %#x: oversized datagram from the program dropped", s->id);
 			continue;
 		}
-		err = dgram_out(s, &h.addr, payload, (size_t)n - sizeof(h));
+		len = (size_t)n;
+		if (dgram_is_framed(payload, len)) {
+			memcpy(&h, payload, sizeof(h));
+			if (h.flags || (h.addr.family != AF_INET && h.addr.family != AF_INET6)) {
+				ins_log(1, "socket %#x: malformed datagram from the program dropped", s->id);
+				continue;
+			}
+			to = h.addr;
+			data += sizeof(h);
+			len -= sizeof(h);
+		} else if (s->state != INS_CONNECTED) {
+			dgram_post_error(s, EDESTADDRREQ);
+			continue;
+		}
+		err = dgram_out(s, &to, data, len);
 		if (err == -EAGAIN) {
-			s->up.buf = malloc((size_t)n - sizeof(h) + 1);
+			s->up.buf = malloc(len + 1);
 			if (!s->up.buf)
 				return false;
-			memcpy(s->up.buf, payload, (size_t)n - sizeof(h));
-			s->up.len = (uint32_t)((size_t)n - sizeof(h));
-			s->up_dst = h.addr;
+			memcpy(s->up.buf, data, len);
+			s->up.len = (uint32_t)len;
+			s->up_dst = to;
 			return false;
 		}
 		if (err)
@@ -114,6 +147,7 @@ static void dgram_down(struct ins_sock *s)
 		struct msghdr m = { .msg_name = &ss, .msg_namelen = sizeof(ss), .msg_iov = &iov, .msg_iovlen = 1 };
 		struct iovec out[2];
 		struct msghdr om = { .msg_iov = out, .msg_iovlen = 2 };
+		size_t got;
 		ssize_t n = recvmsg(s->real, &m, MSG_DONTWAIT | MSG_TRUNC);
 
 		if (n < 0) {
@@ -122,11 +156,19 @@ static void dgram_down(struct ins_sock *s)
 			dgram_post_error(s, errno); /* ECONNREFUSED and friends: ICMP on a connected socket */
 			continue;
 		}
+		got = (size_t)n < sizeof(payload) ? (size_t)n : sizeof(payload);
 		memset(&h, 0, sizeof(h));
+		h.magic = MW_DGRAM_MAGIC;
 		mw_addr_from_sockaddr(&h.addr, (struct sockaddr *)&ss, m.msg_namelen);
 		h.len = (uint32_t)n;
 		out[0] = (struct iovec){ &h, sizeof(h) };
-		out[1] = (struct iovec){ payload, (size_t)n < sizeof(payload) ? (size_t)n : sizeof(payload) };
+		out[1] = (struct iovec){ payload, got };
+		/* A connected socket receives only from its peer: raw, unless it would look framed, or is empty
+		 * (an empty raw message announces an error). */
+		if (s->state == INS_CONNECTED && got == (size_t)n && n > 0 && !dgram_is_framed(payload, got)) {
+			om.msg_iov = &out[1];
+			om.msg_iovlen = 1;
+		}
 		if (sendmsg(s->car, &om, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 			s->drops++; /* the program is not keeping up: UDP drops */
 			continue;
@@ -162,6 +204,7 @@ void dgram_car_event(struct ins_ev *ev, uint32_t events)
 		return;
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		/* Send what the program left behind, then go: a closed UDP socket sends what it was given. */
+		s->car_hup = true;
 		dgram_up(s);
 		sock_free_deferred(s);
 		return;

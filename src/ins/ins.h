@@ -146,6 +146,8 @@ struct ins_sock {
 	struct mw_accept held_msg;
 
 	struct list runq;          /* in ins.runq while it has work left over from its budget */
+	struct list zlink;         /* in ins.zombies while finished but maybe still held by the program */
+	bool zombie;
 	bool dead;
 };
 
@@ -164,7 +166,8 @@ struct ins {
 	struct ins_ev ev_listen, ev_timer, ev_signal;
 	char dir[512];      /* registry directory of this instance */
 	char sockpath[512];
-	struct list groups, clients, runq;
+	struct list groups, clients, runq, zombies;
+	uint32_t nzombies;
 	struct ins_sock **dead_socks;
 	uint32_t ndead, dead_cap;
 	uint64_t heartbeat;
@@ -208,6 +211,8 @@ void sock_free_deferred(struct ins_sock *s);
 void sock_reap(void);
 void sock_report_all(void); /* --report: print the connections still open */
 void sock_client_gone(struct ins_client *c);
+/* s has ended both ways: keep its real socket for the program's last questions (see MW_CMD_CLOSE). */
+void sock_make_zombie(struct ins_sock *s);
 const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);
 
 /* relay.c */

@@ -179,6 +179,7 @@ int main(int argc, char **argv)
 	list_init(&ins.groups);
 	list_init(&ins.clients);
 	list_init(&ins.runq);
+	list_init(&ins.zombies);
 	if (parse_args(argc, argv) < 0)
 		return 2;
 	err = setup_loop();

@@ -68,6 +68,14 @@ static int skip_fill(struct ins_sock *s)
 	return 0;
 }
 
+static bool sock_linger_zero(struct ins_sock *s)
+{
+	struct linger lg = { 0 };
+	socklen_t len = sizeof(lg);
+
+	return getsockopt(s->real, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 && lg.l_onoff && !lg.l_linger;
+}
+
 static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, bool up, int *err)
 {
 	for (int i = 0; i < RELAY_BUDGET; i++) {
@@ -94,6 +102,11 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 			d->off = d->len = 0;
 		}
 		if (d->eof) {
+			if (!d->shut && up && s->car_hup && sock_linger_zero(s)) {
+				/* Closed with SO_LINGER {1, 0}: no FIN; the close that follows resets. */
+				d->shut = true;
+				return PUMP_DONE;
+			}
 			if (!d->shut) {
 				if (!up) {
 					/* Say it is a real EOF /before/ the program can see it (see MW_REC_EOF). */
@@ -340,8 +353,13 @@ void relay_pump(struct ins_sock *s)
 	if (s->bytes_in + s->bytes_out != before)
 		group_rec_publish(s, MW_SS_CONNECTED, 0);
 	if (s->car_hup && s->up.shut) {
-		/* The program has finished with the socket (closed it, or shut both ways): close the real one.
-		 * Whatever the network still sends, nobody will read; the kernel resets if any is unread. */
+		/* Both ways ended in order: the program may still hold the fd and ask about it. */
+		if (s->down.shut && !s->down.discard) {
+			sock_make_zombie(s);
+			return;
+		}
+		/* The program has closed it: close the real one.  Whatever the network still sends, nobody will
+		 * read; the kernel resets if any is unread. */
 		sock_free_deferred(s);
 		return;
 	}

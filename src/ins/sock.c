@@ -71,6 +71,7 @@ struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
 	s->local.family = (uint16_t)domain;
 	s->t_start_ms = ins_now_ms();
 	list_init(&s->runq);
+	list_init(&s->zlink);
 	ins.nsocks++;
 	return s;
 }
@@ -101,6 +102,24 @@ void sock_report_all(void)
 				sock_report(g->sock[i]);
 		}
 	}
+}
+
+#define MAX_ZOMBIES 4096
+
+void sock_make_zombie(struct ins_sock *s)
+{
+	if (s->zombie || s->dead)
+		return;
+	/* The carrier has nothing more to say; the real socket stays for TCP_INFO and friends. */
+	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
+	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
+	close(s->car);
+	s->car = -1;
+	s->zombie = true;
+	group_rec_publish(s, MW_SS_CLOSED, 0);
+	list_add_tail(&ins.zombies, &s->zlink);
+	if (++ins.nzombies > MAX_ZOMBIES)
+		sock_free_deferred(container_of(ins.zombies.next, struct ins_sock, zlink));
 }
 
 /* Mark s for freeing at the end of this loop iteration. */
@@ -138,6 +157,10 @@ static void sock_destroy(struct ins_sock *s)
 	}
 	if (!list_empty(&s->runq))
 		list_del(&s->runq);
+	if (s->zombie) {
+		list_del(&s->zlink);
+		ins.nzombies--;
+	}
 	if (s->real >= 0)
 		close(s->real);
 	if (s->car >= 0)
@@ -427,6 +450,7 @@ static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
 	if (s->state == INS_LISTENING) {
 		/* A listener shut for reading stops accepting: the program's blocked accept wakes to EINVAL. */
 		shutdown(s->car, SHUT_RDWR);
+		group_rec_publish(s, MW_SS_CLOSED, 0);
 		return shutdown(s->real, SHUT_RD) < 0 ? -errno : 0;
 	}
 	if (s->state != INS_CONNECTED)
@@ -549,6 +573,12 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 	switch (q->cmd) {
 	case MW_CMD_SOCKET:
 		r->ret = cmd_socket(c, q, r, rfd);
+		return;
+	case MW_CMD_CLOSE:
+		s = group_sock_find(c->group, q->sock_id);
+		if (s && s->zombie)
+			sock_free_deferred(s);
+		r->ret = 1; /* a hint: no answer */
 		return;
 	case MW_CMD_IDENTIFY:
 		r->ret = cmd_identify(c, fd, r);

@@ -4,6 +4,7 @@
  * If the namespace can't be made, the command does not run: isolation fails closed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <net/if.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -66,11 +68,29 @@ static int loopback_up(void)
 	return err;
 }
 
-static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv)
+/* The shim's environment, for the command and for the DNS forwarder.  Exits on failure (in a child). */
+static void shim_env(const struct run_cfg *cfg, const char *sock)
 {
 	char shim[600], preload[PATH_MAX + 600];
 	const char *old = getenv("LD_PRELOAD");
+
+	snprintf(shim, sizeof(shim), "%s/libmwshim.so", cfg->bindir);
+	if (access(shim, R_OK) < 0) {
+		fprintf(stderr, "mwrun: %s: %s\n", shim, strerror(errno));
+		_exit(EXIT_MWRUN);
+	}
+	snprintf(preload, sizeof(preload), "%s%s%s", shim, old && old[0] ? ":" : "", old ? old : "");
+	setenv("LD_PRELOAD", preload, 1);
+	setenv("MWCOMMS_SOCK", sock, 1);
+	setenv("MWCOMMS_REGISTRY", cfg->registry, 1);
+}
+
+/* The command's side.  With --dns, once its namespaces are made it says so on ready_w and waits on go_r
+ * until the DNS forwarder listens in its namespace. */
+static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv, int ready_w, int go_r)
+{
 	int err;
+	char c;
 
 	if (unshare(CLONE_NEWNET) < 0) {
 		fprintf(stderr, "mwrun: cannot give the command a network namespace of its own: %s%s\n",
@@ -82,20 +102,94 @@ static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv)
 		fprintf(stderr, "mwrun: cannot bring up loopback: %s\n", strerror(-err));
 		_exit(EXIT_MWRUN);
 	}
-	if (dns_apply(cfg) < 0)
-		_exit(EXIT_MWRUN);
-	snprintf(shim, sizeof(shim), "%s/libmwshim.so", cfg->bindir);
-	if (access(shim, R_OK) < 0) {
-		fprintf(stderr, "mwrun: %s: %s\n", shim, strerror(errno));
+	err = dns_local_routes(cfg);
+	if (err) {
+		fprintf(stderr, "mwrun: --dns: cannot route the nameserver addresses to the forwarder: %s\n",
+			strerror(-err));
 		_exit(EXIT_MWRUN);
 	}
-	snprintf(preload, sizeof(preload), "%s%s%s", shim, old && old[0] ? ":" : "", old ? old : "");
-	setenv("LD_PRELOAD", preload, 1);
-	setenv("MWCOMMS_SOCK", sock, 1);
-	setenv("MWCOMMS_REGISTRY", cfg->registry, 1);
+	if (dns_apply(cfg) < 0)
+		_exit(EXIT_MWRUN);
+	shim_env(cfg, sock);
+	if (ready_w >= 0) {
+		if (write(ready_w, "r", 1) != 1)
+			_exit(EXIT_MWRUN);
+		close(ready_w);
+		if (read(go_r, &c, 1) != 1)
+			_exit(EXIT_MWRUN);   /* mwrun gave up: it says why */
+		close(go_r);
+	}
 	execvp(argv[0], argv);
 	fprintf(stderr, "mwrun: %s: %s\n", argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* Start the DNS forwarder in the command's network namespace: it binds its listeners there, then execs
+ * `mwrun --dns-forward` with the shim preloaded.  Returns its pid once it listens, or -errno (printed). */
+static pid_t forwarder_start(const struct run_cfg *cfg, const char *sock, pid_t cmd)
+{
+	char path[64], exe[600], fd0[16];
+	char *args[4 + MW_DNS_MAX];
+	int st[2], nsfd, err, i;
+	pid_t pid, parent = getpid();
+	ssize_t n;
+
+	if (pipe2(st, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(st[0]);
+		close(st[1]);
+		return err;
+	}
+	if (pid == 0) {
+		close(st[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		setpgid(0, 0);   /* the terminal's signals are for the command, not for its resolver */
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)cmd);
+		nsfd = open(path, O_RDONLY | O_CLOEXEC);
+		err = nsfd < 0 ? -errno : 0;
+		if (!err && setns(nsfd, CLONE_NEWNET) < 0)
+			err = -errno;
+		if (!err)
+			err = dnsfwd_listen(cfg, MW_DNSFWD_FD0);
+		if (!err) {
+			shim_env(cfg, sock);
+			snprintf(exe, sizeof(exe), "%s/mwrun", cfg->bindir);
+			snprintf(fd0, sizeof(fd0), "%d", MW_DNSFWD_FD0);
+			args[0] = "mwrun";
+			args[1] = "--dns-forward";
+			args[2] = fd0;
+			for (i = 0; i < cfg->ndns; i++)
+				args[3 + i] = (char *)cfg->dns[i];
+			args[3 + i] = NULL;
+			execv(exe, args);
+			err = -errno;
+		}
+		if (write(st[1], &err, sizeof(err)) < 0)
+			_exit(1);
+		_exit(1);
+	}
+	close(st[1]);
+	/* EOF: the exec happened (the pipe is close-on-exec), so the listeners are bound */
+	while ((n = read(st[0], &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(st[0]);
+	if (n == 0)
+		return pid;
+	if (n != sizeof(err) || err >= 0)
+		err = -EIO;
+	waitpid(pid, NULL, 0);
+	fprintf(stderr, "mwrun: --dns: cannot start the DNS forwarder in the command's namespace: %s\n",
+		strerror(-err));
+	return err;
 }
 
 static int bindir_init(struct run_cfg *cfg)
@@ -131,6 +225,11 @@ int main(int argc, char **argv)
 	pid_t ins_pid = -1;
 	int c, status, err;
 	struct sigaction sa = { .sa_handler = forward };
+	int ready[2] = { -1, -1 }, go[2] = { -1, -1 };
+	pid_t fwd = -1;
+
+	if (argc >= 2 && strcmp(argv[1], "--dns-forward") == 0)
+		return dnsfwd_main(argc, argv);
 
 	while ((c = getopt_long(argc, argv, "+r:s:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -196,6 +295,12 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+	if (cfg.ndns && (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)) {
+		fprintf(stderr, "mwrun: pipe: %s\n", strerror(errno));
+		if (ins_pid > 0)
+			ins_stop_embedded(ins_pid);
+		return EXIT_MWRUN;
+	}
 	child = fork();
 	if (child < 0) {
 		fprintf(stderr, "mwrun: fork: %s\n", strerror(errno));
@@ -208,10 +313,38 @@ int main(int argc, char **argv)
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
-		child_exec(&cfg, sock, argv + optind);
+		if (cfg.ndns) {
+			close(ready[0]);
+			close(go[1]);
+		}
+		child_exec(&cfg, sock, argv + optind, cfg.ndns ? ready[1] : -1, cfg.ndns ? go[0] : -1);
+	}
+	if (cfg.ndns) {
+		char ch;
+		ssize_t n;
+
+		close(ready[1]);
+		close(go[0]);
+		while ((n = read(ready[0], &ch, 1)) < 0 && errno == EINTR)
+			;
+		close(ready[0]);
+		/* n == 0: the child failed before its namespaces were ready, and said why */
+		if (n == 1)
+			fwd = forwarder_start(&cfg, sock, child);
+		if (n == 1 && fwd > 0 && write(go[1], "g", 1) != 1) {
+			kill(fwd, SIGKILL);
+			waitpid(fwd, NULL, 0);
+			fwd = -1;
+		}
+		close(go[1]);   /* without "g", the child exits with EXIT_MWRUN */
 	}
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
+	if (fwd > 0) {
+		kill(fwd, SIGTERM);
+		while (waitpid(fwd, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	if (ins_pid > 0)
 		ins_stop_embedded(ins_pid);
 	if (WIFSIGNALED(status))

@@ -31,6 +31,18 @@ int dns_parse(struct run_cfg *cfg, const char *list, const char *what);
  * mount namespace in which /etc/resolv.conf names them.  Returns 0 or a negative errno, reason printed. */
 int dns_apply(const struct run_cfg *cfg);
 
+/* dnsfwd.c: the forwarder that answers at the --dns addresses inside the command's namespace (see there) */
+
+#define MW_DNSFWD_FD0 64    /* the forwarder's listeners: fd FD0+2i is UDP, FD0+2i+1 TCP, for nameserver i */
+
+/* In the command's namespace: a local (AnyIP) route on lo for each nameserver.  Returns 0 or -errno. */
+int dns_local_routes(const struct run_cfg *cfg);
+/* In the forwarder, in the command's network namespace, before exec: bind UDP and TCP listeners on each
+ * nameserver's port 53 at fds first_fd + 2i and first_fd + 2i + 1.  Returns 0 or -errno. */
+int dnsfwd_listen(const struct run_cfg *cfg, int first_fd);
+/* mwrun --dns-forward FIRST_FD ADDR...: the forwarder itself (runs with the shim preloaded). */
+int dnsfwd_main(int argc, char **argv);
+
 /* ins_find.c */
 
 /* Does an INS answer at this rendezvous socket?  Returns 0 or the connect's negative errno. */

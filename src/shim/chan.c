@@ -242,6 +242,17 @@ static int chan_ensure_locked(void)
 	return 0;
 }
 
+void chan_hint_close(uint32_t sock_id)
+{
+	struct mw_req q = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CLOSE, .sock_id = sock_id };
+	int fd = __atomic_load_n(&chan.fd, __ATOMIC_ACQUIRE);
+
+	/* One atomic seqpacket send: no lock, no allocation, safe in a signal handler.  If the channel is not
+	 * open in this process, there is nobody to tell, and mwinsd frees the socket later anyway. */
+	if (fd >= 0)
+		syscall(SYS_sendto, fd, &q, sizeof(q), MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+}
+
 int chan_ensure(void)
 {
 	int err;

@@ -8,7 +8,10 @@
  *   - the TCP answers for a listener or a never-connected socket.
  * All of it is async-signal safe: no locks, no allocation.
  */
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/sendfile.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +49,14 @@ static int send_precheck(int fd, const struct shim_fd *e)
 		return 0; /* the filler keeps the carrier unwritable: the kernel blocks or says EAGAIN */
 	err = page_take_error(e->sock_id);
 	return err ? -err : -EPIPE;
+}
+
+/* A send refused before it reached the carrier: EPIPE raises SIGPIPE unless told not to, as on TCP. */
+static ssize_t precheck_fail(int err, int flags)
+{
+	if (err == -EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return shim_ret(err);
 }
 
 /* After a carrier send failed with EPIPE: the real error if the connection failed, else EPIPE. */
@@ -95,7 +106,7 @@ static ssize_t shim_sendmsg(int fd, const struct shim_fd *e, const struct msghdr
 		return shim_ret(-EOPNOTSUPP);
 	err = send_precheck(fd, e);
 	if (err)
-		return send_fail(e, err, flags);
+		return precheck_fail(err, flags);
 	/* TCP ignores a destination on a connected socket; a unix stream socket would refuse it. */
 	m.msg_name = NULL;
 	m.msg_namelen = 0;
@@ -307,6 +318,47 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 		vec[i].msg_len = (unsigned int)n;
 	}
 	return (int)i;
+}
+
+/* sendfile and splice move bytes into the carrier in the kernel; the shim only stops them where TCP would
+ * (a socket never connected), so that nothing lands in the carrier ahead of a connect. */
+static ssize_t (*real_sendfile)(int, int, off_t *, size_t);
+static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
+
+SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+	struct shim_fd e;
+	int err;
+
+	if (!real_sendfile)
+		*(void **)&real_sendfile = dlsym(RTLD_NEXT, "sendfile");
+	enum shim_kind k = fdtab_get(out, &e);
+
+	if (k == SHIM_STREAM || k == SHIM_LISTEN || k == SHIM_DEAD) {
+		err = send_precheck(out, &e);
+		if (err)
+			return precheck_fail(err, 0);
+	}
+	return real_sendfile(out, in, off, count);
+}
+
+SHIM_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count) __attribute__((alias("sendfile")));
+
+SHIM_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned int flags)
+{
+	struct shim_fd e;
+	int err;
+
+	if (!real_splice)
+		*(void **)&real_splice = dlsym(RTLD_NEXT, "splice");
+	enum shim_kind k = fdtab_get(out, &e);
+
+	if (k == SHIM_STREAM || k == SHIM_LISTEN || k == SHIM_DEAD) {
+		err = send_precheck(out, &e);
+		if (err)
+			return precheck_fail(err, 0);
+	}
+	return real_splice(in, off_in, out, off_out, len, flags);
 }
 
 /* The fortified variants glibc emits under _FORTIFY_SOURCE. */

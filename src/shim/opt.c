@@ -113,8 +113,12 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 			return shim_ret(int_out(val, len, e.family));
 		case SO_PROTOCOL:
 			return shim_ret(int_out(val, len, e.kind == SHIM_DGRAM ? IPPROTO_UDP : IPPROTO_TCP));
-		case SO_ACCEPTCONN:
-			return shim_ret(int_out(val, len, e.kind == SHIM_LISTEN));
+		case SO_ACCEPTCONN: {
+			struct mw_sock_rec rec;
+
+			return shim_ret(int_out(val, len, e.kind == SHIM_LISTEN && page_read(e.sock_id, &rec) == 0 &&
+							   rec.state == MW_SS_LISTENING));
+		}
 		case SO_RCVTIMEO_OLD:
 		case SO_SNDTIMEO_OLD:
 			/* Blocking happens on the carrier, so its timeouts are the socket's. */
@@ -125,8 +129,10 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 	}
 	if (e.kind == SHIM_DEAD)
 		return shim_ret(-ENOPROTOOPT);
-	if (!len || (int)*len < 0)
+	if (!len)
 		return shim_ret(-EFAULT);
+	if ((int)*len < 0)
+		return shim_ret(-EINVAL);
 	q.sock_id = e.sock_id;
 	q.u.opt.level = level;
 	q.u.opt.name = name;
@@ -222,7 +228,9 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		 * carrier's own SIOCINQ would count every queued message.) */
 		struct mw_dgram h;
 		ssize_t n = real.recv(fd, &h, sizeof(h), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-		int v = n > (ssize_t)sizeof(h) && !(h.flags & MW_DGRAM_ERROR) ? (int)(n - (ssize_t)sizeof(h)) : 0;
+		bool framed = n >= (ssize_t)sizeof(h) && h.magic == MW_DGRAM_MAGIC;
+		int v = n <= 0 || (framed && (h.flags & MW_DGRAM_ERROR)) ? 0
+			: (int)(framed ? n - (ssize_t)sizeof(h) : n);
 
 		memcpy(arg, &v, sizeof(v));
 		return 0;

@@ -131,6 +131,10 @@ int ident_fd(int fd);
 /* Ask about every descriptor in the SCM_RIGHTS of a received message. */
 void ident_cmsgs(const struct msghdr *msg);
 
+/* Tell mwinsd, without waiting, that this process closed an fd naming sock_id (MW_CMD_CLOSE).
+ * Async-signal safe. */
+void chan_hint_close(uint32_t sock_id);
+
 /* Where the INS is, as the environment said before main (programs rebuild their environment). */
 const char *chan_env_sock(void);
 const char *chan_env_registry(void);

@@ -394,14 +394,19 @@ SHIM_EXPORT int shutdown(int fd, int how)
 SHIM_EXPORT int close(int fd)
 {
 	struct shim_fd e;
+	int ret;
 
 	if (!real.close)
 		real_init();
 	/* Forget the fd /before/ the kernel frees its number for reuse.  mwinsd learns of the last close from
 	 * the carrier itself, so nothing is sent, and nothing here allocates or locks. */
-	if (fdtab_get(fd, &e) != SHIM_NONE)
-		fdtab_clear(fd);
-	return real.close(fd);
+	if (fdtab_get(fd, &e) == SHIM_NONE)
+		return real.close(fd);
+	fdtab_clear(fd);
+	ret = real.close(fd);
+	if (e.kind == SHIM_STREAM)
+		chan_hint_close(e.sock_id);
+	return ret;
 }
 
 static int shim_dup_done(int oldfd, int newfd)
