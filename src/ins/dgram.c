@@ -92,15 +92,22 @@ static bool dgram_up(struct ins_sock *s)
 			s->up.buf = NULL;
 			s->up.len = 0;
 		}
+		if (s->up.eof)
+			return false;
 		n = recv(s->car, payload, sizeof(payload), MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0)
 			return errno != EAGAIN && errno != EINTR;
 		if (n == 0) {
-			/* An empty datagram, or the end of the carrier: seqpacket says 0 for both. */
+			/* An empty datagram, or the end of the carrier: seqpacket says 0 for both.  The end is the
+			 * program's close (HUP) or its SHUT_WR (RDHUP only: it may still receive). */
 			struct pollfd p = { .fd = s->car, .events = POLLRDHUP };
 
-			if (s->car_hup || (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP))))
+			if (s->car_hup || (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)))
 				return true;
+			if (p.revents & POLLRDHUP) {
+				s->up.eof = true;
+				return false;
+			}
 		}
 		/* The program's message: checked before use.  A malformed one is dropped, as a bad datagram is. */
 		if ((size_t)n > sizeof(payload)) {

@@ -593,7 +593,11 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 	case MW_CMD_IOCTL:
 	case MW_CMD_DGRAM_CHECK:
 		s = group_sock_find(c->group, q->sock_id);
-		if (!s) {
+		/* What the program sent on the carrier before this request goes out before the request acts
+		 * (a datagram sent before SO_BROADCAST is cleared, bytes before TCP_CORK is lifted). */
+		if (s && !s->zombie && s->state != INS_LISTENING && s->state != INS_CONNECTING)
+			relay_pump(s);
+		if (!s || s->dead) {
 			if (fd >= 0)
 				close(fd);
 			r->ret = -EBADF;

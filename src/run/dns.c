@@ -1,14 +1,16 @@
 /*
  * dns.c: the protected program's resolv.conf (mwrun --dns, or $MWCOMMS_DNS).
  *
- * The program's own namespace has only loopback, so the nameservers it queries are reached through the INS,
- * from the INS's namespace.  Without --dns the program sees the host's resolv.conf unchanged.  With it, the
- * command also gets a mount namespace of its own, with the mount tree private (nothing it mounts reaches
- * the host, nothing is shared back), and a resolv.conf naming only the given nameservers is bind-mounted
- * read-only over /etc/resolv.conf.  When /etc/resolv.conf is a symlink, mount(2) follows it, so the bind
- * lands on the file it names; when that file does not exist (a dangling link, say systemd-resolved's stub
- * while resolved is stopped), a small tmpfs is mounted over the link's target directory, in the command's
- * mount namespace only, and the file is made there.
+ * With --dns, the command gets a mount namespace of its own, with the mount tree private (nothing it
+ * mounts reaches the host, nothing is shared back), and a resolv.conf naming only the given nameservers is
+ * bind-mounted read-only over /etc/resolv.conf.  When /etc/resolv.conf is a symlink, mount(2) follows it,
+ * so the bind lands on the file it names; when that file does not exist (a dangling link, say
+ * systemd-resolved's stub while resolved is stopped), a small tmpfs is mounted over the link's target
+ * directory, in the command's mount namespace only, and the file is made there.  The nameservers are
+ * reached through mwinsd: by the program's own sockets through the shim, and by glibc's resolver, which no
+ * preload can interpose, through the forwarder in dnsfwd.c.
+ *
+ * Without --dns the program sees the host's resolv.conf unchanged.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +27,29 @@
 #include "run.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
+
+int dns_host_default(char *buf, size_t len)
+{
+	char line[512];
+	size_t off = 0;
+	FILE *f = fopen("/etc/resolv.conf", "re");
+
+	if (!f)
+		return -errno;
+	buf[0] = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok = strtok(line, " \t\r\n"), *addr;
+
+		if (!tok || strcmp(tok, "nameserver") != 0 || !(addr = strtok(NULL, " \t\r\n")))
+			continue;
+		/* A scope id (fe80::1%eth0) names an interface the command's namespace does not have. */
+		if (strchr(addr, '%') || off + strlen(addr) + 2 >= len)
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "," : "", addr);
+	}
+	fclose(f);
+	return off ? 0 : -ENOENT;
+}
 
 int dns_parse(struct run_cfg *cfg, const char *list, const char *what)
 {
@@ -48,7 +73,21 @@ int dns_parse(struct run_cfg *cfg, const char *list, const char *what)
 		}
 		memcpy(addr, p, n);
 		addr[n] = 0;
-		if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1) {
+		if (inet_pton(AF_INET, addr, bin) == 1) {
+			if (!memcmp(bin, "\0\0\0\0", 4)) {
+				fprintf(stderr, "mwrun: %s: '%s' names no nameserver\n", what, addr);
+				return -EINVAL;
+			}
+		} else if (inet_pton(AF_INET6, addr, bin) == 1) {
+			struct in6_addr a6;
+
+			memcpy(&a6, bin, sizeof(a6));
+			if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_V4MAPPED(&a6) || IN6_IS_ADDR_MULTICAST(&a6)) {
+				fprintf(stderr, "mwrun: %s: '%s' names no nameserver%s\n", what, addr,
+					IN6_IS_ADDR_V4MAPPED(&a6) ? " (give the IPv4 address itself)" : "");
+				return -EINVAL;
+			}
+		} else {
 			fprintf(stderr, "mwrun: %s: '%s' is not an IPv4 or IPv6 address "
 					"(want IPv4 or IPv6 literals separated by commas)\n", what, addr);
 			return -EINVAL;

@@ -614,8 +614,11 @@ int dnsfwd_main(int argc, char **argv)
 					ev |= POLLOUT;
 				if (j->kind == JOB_TCP && (j->inlen || j->up_eof))
 					ev &= (short)~POLLIN;
-				pfd[n] = (struct pollfd){ .fd = j->up, .events = ev };
-				pj[n++] = j;
+				/* a side with nothing to wait for is left out: its POLLHUP would spin the loop */
+				if (ev) {
+					pfd[n] = (struct pollfd){ .fd = j->up, .events = ev };
+					pj[n++] = j;
+				}
 			}
 			if (j->cl >= 0) {
 				ev = 0;
@@ -623,8 +626,10 @@ int dnsfwd_main(int argc, char **argv)
 					ev |= POLLIN;
 				if (j->inlen)
 					ev |= POLLOUT;
-				pfd[n] = (struct pollfd){ .fd = j->cl, .events = ev };
-				pj[n++] = j;
+				if (ev) {
+					pfd[n] = (struct pollfd){ .fd = j->cl, .events = ev };
+					pj[n++] = j;
+				}
 			}
 		}
 		r = poll(pfd, (nfds_t)n, timeout);

@@ -41,11 +41,13 @@ static void usage(FILE *f)
 		   "      --embedded      always start an embedded mwinsd for this command\n"
 		   "      --report        print what the embedded mwinsd saw when the command ends\n"
 		   "      --dns ADDR[,ADDR...]\n"
-		   "                      give CMD a resolv.conf naming these nameservers (at most %d IPv4/IPv6\n"
-		   "                      addresses, default $MWCOMMS_DNS), bind-mounted over /etc/resolv.conf in\n"
-		   "                      a private mount namespace; mwinsd must be able to reach them.  Without it\n"
-		   "                      CMD sees the host's resolv.conf, whose nameservers it reaches through\n"
-		   "                      mwinsd, from the INS's namespace\n"
+		   "                      resolve names through these nameservers (at most %d IPv4/IPv6 addresses;\n"
+		   "                      default $MWCOMMS_DNS, else the host's /etc/resolv.conf nameservers), which\n"
+		   "                      mwinsd must be able to reach.  CMD gets a resolv.conf naming them (in a\n"
+		   "                      private mount namespace), and a forwarder at each ADDR:53 in CMD's\n"
+		   "                      namespace carries glibc's queries (which no preload can see) through mwinsd\n"
+		   "      --no-dns        no forwarder: CMD sees the host's resolv.conf, and only programs that make\n"
+		   "                      their own DNS sockets (dig, c-ares) can resolve, through mwinsd\n"
 		   "  -v, --verbose       say which INS is used\n"
 		   "Exit status: CMD's; 128+N if it died of signal N; %d if mwrun itself failed.\n",
 		MW_REGISTRY_DEFAULT, MW_DNS_MAX, EXIT_MWRUN);
@@ -162,6 +164,17 @@ static pid_t forwarder_start(const struct run_cfg *cfg, const char *sock, pid_t 
 			err = dnsfwd_listen(cfg, MW_DNSFWD_FD0);
 		if (!err) {
 			shim_env(cfg, sock);
+#if defined(__SANITIZE_ADDRESS__)
+			/* an ASan build (make SAN=1) of mwrun, exec'd with the shim preloaded ahead of libasan */
+			{
+				const char *ao = getenv("ASAN_OPTIONS");
+				char opts[1024];
+
+				snprintf(opts, sizeof(opts), "%s%sverify_asan_link_order=0", ao ? ao : "",
+					 ao && ao[0] ? ":" : "");
+				setenv("ASAN_OPTIONS", opts, 1);
+			}
+#endif
 			snprintf(exe, sizeof(exe), "%s/mwrun", cfg->bindir);
 			snprintf(fd0, sizeof(fd0), "%d", MW_DNSFWD_FD0);
 			args[0] = "mwrun";
@@ -217,10 +230,13 @@ int main(int argc, char **argv)
 		{ "registry", required_argument, NULL, 'r' }, { "sock", required_argument, NULL, 's' },
 		{ "embedded", no_argument, NULL, 'E' },       { "report", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },        { "help", no_argument, NULL, 'h' },
-		{ "dns", required_argument, NULL, 'D' },      { NULL, 0, NULL, 0 },
+		{ "dns", required_argument, NULL, 'D' },      { "no-dns", no_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct run_cfg cfg = { .registry = mw_registry_root() };
 	const char *dns = NULL, *dns_from = "--dns";
+	char host_dns[1024];
+	bool no_dns = false;
 	char sock[512];
 	pid_t ins_pid = -1;
 	int c, status, err;
@@ -252,6 +268,9 @@ int main(int argc, char **argv)
 		case 'D':
 			dns = optarg;
 			break;
+		case 'N':
+			no_dns = true;
+			break;
 		case 'v':
 			cfg.verbose++;
 			break;
@@ -271,6 +290,14 @@ int main(int argc, char **argv)
 		dns = getenv("MWCOMMS_DNS");
 		dns_from = "$MWCOMMS_DNS";
 	}
+	/* By default the command resolves through the host's own nameservers, reached through mwinsd: glibc's
+	 * resolver makes its sockets inside libc, out of the shim's reach, so it needs the forwarder. */
+	if (!dns && !no_dns && dns_host_default(host_dns, sizeof(host_dns)) == 0) {
+		dns = host_dns;
+		dns_from = "/etc/resolv.conf";
+	}
+	if (no_dns)
+		dns = NULL;
 	if (dns && dns_parse(&cfg, dns, dns_from) < 0)
 		return EXIT_MWRUN;
 	if (bindir_init(&cfg) < 0) {

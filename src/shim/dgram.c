@@ -4,7 +4,9 @@
  * Here frames are added to what the program sends and taken off what it receives, so the program sees plain
  * UDP.  Async-signal safe: no locks, no allocation (the iovec array is on the stack).
  */
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -116,6 +118,11 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 	m.msg_iov = framed ? iov : iov + 1;
 	m.msg_iovlen = msg->msg_iovlen + framed;
 	n = real.sendmsg(fd, &m, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
+	if (n < 0 && errno == EPIPE && (page_shut(e->sock_id) & SHIM_SHUT_WR)) {
+		if (!(flags & MSG_NOSIGNAL))
+			raise(SIGPIPE);
+		return shim_ret(-EPIPE);
+	}
 	if (n < 0)
 		return shim_ret(errno == EPIPE ? -ENETDOWN : -errno); /* EPIPE: the INS is gone */
 	return framed ? n - (ssize_t)sizeof(h) : n;
@@ -213,10 +220,16 @@ ssize_t dgram_recvmsg(int fd, const struct shim_fd *e, struct msghdr *msg, int f
 			if (page_read(e->sock_id, &rec) < 0)
 				memset(&rec, 0, sizeof(rec));
 			if (n == 0) {
-				/* An empty message: an error's announcement, or a real empty datagram. */
+				/* An empty message: an error's announcement, a real empty datagram, or the end that
+				 * our own SHUT_RD made (where a kernel UDP socket returns 0 only to a blocking read). */
 				err = page_take_error(e->sock_id);
 				if (err)
 					return shim_ret(-err);
+				if (page_shut(e->sock_id) & SHIM_SHUT_RD) {
+					int fl = real.fcntl(fd, F_GETFL);
+
+					return (flags & MSG_DONTWAIT) || (fl >= 0 && (fl & O_NONBLOCK)) ? shim_ret(-EAGAIN) : 0;
+				}
 				if (rec.state != MW_SS_CONNECTED && rec.state != MW_SS_OPEN)
 					return shim_ret(-ENETDOWN); /* the carrier ended: the INS is gone */
 			}

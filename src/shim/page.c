@@ -11,7 +11,7 @@ static const struct mw_sock_rec *_Atomic page_recs;
 static _Atomic uint32_t page_nslots;
 static uint32_t *_Atomic page_consumed; /* per slot: the error_seq we already reported */
 static uint64_t *_Atomic page_dest;     /* per slot: a hash of the last UDP destination mwinsd approved */
-static uint8_t *_Atomic page_shutwr;    /* per slot: this process shut the socket for writing */
+static uint8_t *_Atomic page_shutwr;    /* per slot: enum shim_shut bits this process applied */
 
 void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest, uint8_t *shutwr)
 {
@@ -103,13 +103,23 @@ void page_dest_set(uint32_t sock_id, const struct mw_addr *a)
 		__atomic_store_n(&dest[slot], a ? dest_hash(a) : 0, __ATOMIC_RELAXED);
 }
 
-void page_mark_shutwr(uint32_t sock_id)
+void page_mark_shut(uint32_t sock_id, uint8_t bits)
 {
 	uint8_t *sw = __atomic_load_n(&page_shutwr, __ATOMIC_ACQUIRE);
 	uint32_t slot = MW_SOCK_SLOT(sock_id);
 
 	if (sw && slot < __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE))
-		__atomic_store_n(&sw[slot], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_or(&sw[slot], bits, __ATOMIC_RELAXED);
+}
+
+uint8_t page_shut(uint32_t sock_id)
+{
+	uint8_t *sw = __atomic_load_n(&page_shutwr, __ATOMIC_ACQUIRE);
+	uint32_t slot = MW_SOCK_SLOT(sock_id);
+
+	if (!sw || slot >= __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE))
+		return 0;
+	return __atomic_load_n(&sw[slot], __ATOMIC_RELAXED);
 }
 
 bool page_ins_gone(uint32_t sock_id, bool writing)
@@ -120,6 +130,6 @@ bool page_ins_gone(uint32_t sock_id, bool writing)
 	if (page_read(sock_id, &rec) < 0 || rec.state == MW_SS_CLOSED)
 		return false;
 	if (writing)
-		return !(sw && __atomic_load_n(&sw[MW_SOCK_SLOT(sock_id)], __ATOMIC_RELAXED));
+		return !(sw && (__atomic_load_n(&sw[MW_SOCK_SLOT(sock_id)], __ATOMIC_RELAXED) & SHIM_SHUT_WR));
 	return !(rec.flags & MW_REC_EOF);
 }

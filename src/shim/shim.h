@@ -153,8 +153,13 @@ int page_read(uint32_t sock_id, struct mw_sock_rec *out);
 int page_take_error(uint32_t sock_id);
 /* Point the page reader at a new mapping (called by chan.c after HELLO), with the per-slot local arrays. */
 void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest, uint8_t *shutwr);
-/* Remember that this process shut sock_id for writing (its EPIPE is then the program's own doing). */
-void page_mark_shutwr(uint32_t sock_id);
+/* What this process shut of sock_id, so that an EPIPE or EOF it then meets is known for its own doing. */
+enum shim_shut {
+	SHIM_SHUT_WR = 1U << 0,
+	SHIM_SHUT_RD = 1U << 1,
+};
+void page_mark_shut(uint32_t sock_id, uint8_t bits);
+uint8_t page_shut(uint32_t sock_id); /* enum shim_shut bits; async-signal safe */
 /* The carrier of sock_id ended (EOF when reading, EPIPE when writing) with no error posted: did mwinsd go
  * away, rather than the connection end?  True unless the record says closed, or the end was a real one (the
  * peer's FIN when reading; our own SHUT_WR when writing).  Async-signal safe. */

@@ -367,16 +367,24 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	}
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return shim_ret(-EINVAL);
+	if (e.kind == SHIM_DGRAM) {
+		/* UDP: the carrier's own shutdown gives the kernel's wake-ups and poll bits; like the kernel, an
+		 * unconnected socket is shut all the same and the call says ENOTCONN. */
+		bool connected = page_read(e.sock_id, &rec) == 0 && rec.state == MW_SS_CONNECTED;
+
+		page_mark_shut(e.sock_id, (how != SHUT_RD ? SHIM_SHUT_WR : 0) | (how != SHUT_WR ? SHIM_SHUT_RD : 0));
+		if (real.shutdown(fd, how) < 0)
+			return -1;
+		return connected ? 0 : shim_ret(-ENOTCONN);
+	}
 	err = page_read(e.sock_id, &rec);
 	if (err && err != -ESTALE)
 		return shim_ret(err);
 	if (e.kind != SHIM_LISTEN && (err || rec.state != MW_SS_CONNECTED))
 		return shim_ret(-ENOTCONN);
-	if (e.kind == SHIM_DGRAM && how == SHUT_WR)
-		return 0; /* a UDP socket's SHUT_WR has no FIN to send */
 	/* Our own write side is the carrier's: mwinsd sees EOF and passes the FIN on after the last byte. */
 	if (e.kind == SHIM_STREAM && how != SHUT_RD) {
-		page_mark_shutwr(e.sock_id);
+		page_mark_shut(e.sock_id, SHIM_SHUT_WR);
 		if (real.shutdown(fd, SHUT_WR) < 0)
 			return -1;
 	}

@@ -32,7 +32,7 @@
 	X(epoll_level_4, 3)                                                                                        \
 	X(epoll_edge_4, 3)                                                                                         \
 	X(epoll_listen_4, 3)                                                                                       \
-	X(epoll_connect_4, 3)                                                                              \
+	X(epoll_connect_4, 3)                                                                                      \
 	/* case-io.c */                                                                                            \
 	X(io_calls_4, 3)                                                                                           \
 	X(echo_1mb_4, 5)                                                                                           \
@@ -70,4 +70,54 @@
 	X(fork_inherit_4, 3)                                                                                       \
 	/* case-unix.c */                                                                                          \
 	X(unix_pair, 3)                                                                                            \
-	X(unix_listen, 3)
+	X(unix_listen, 3)                                                                                          \
+	/* case-udp.c */                                                                                           \
+	X(udp_sendto_4, 5)                                                                                         \
+	X(udp_sendto_6, 5)                                                                                         \
+	X(udp_msg_4, 5)                                                                                            \
+	X(udp_msg_6, 5)                                                                                            \
+	X(udp_mmsg_4, 3)                                                                                           \
+	X(udp_mmsg_6, 3)                                                                                           \
+	X(udp_connected_4, 5)                                                                                      \
+	X(udp_connected_6, 5)                                                                                      \
+	X(udp_refused_4, 8)                                                                                        \
+	X(udp_refused_6, 8)                                                                                        \
+	X(udp_broadcast_4, 3)                                                                                      \
+	X(udp_poll_4, 3)                                                                                           \
+	X(udp_poll_6, 3)                                                                                           \
+	X(udp_mapped_6, 3)                                                                                         \
+	X(udp_shutdown_4, 4)                                                                                       \
+	/* case-process.c */                                                                                       \
+	X(fork_listener_4, 5)                                                                                      \
+	X(fork_accept_both_4, 5)                                                                                   \
+	X(exec_env_inherit_4, 5)                                                                                   \
+	X(exec_env_empty_4, 5)                                                                                     \
+	X(exec_env_rebuilt_4, 5)                                                                                   \
+	X(vfork_exec_4, 5)                                                                                         \
+	X(posix_spawn_4, 8)                                                                                        \
+	X(exec_cloexec_4, 5)                                                                                       \
+	X(dup_calls_4, 5)                                                                                          \
+	X(scm_rights_fork_4, 5)                                                                                    \
+	X(scm_rights_fork_6, 5)                                                                                    \
+	X(scm_rights_exec_4, 5)                                                                                    \
+	/* case-threads.c */                                                                                       \
+	X(threads_echo_4, 15)                                                                                      \
+	X(threads_blocked_4, 15)                                                                                   \
+	/* case-options.c */                                                                                       \
+	X(sock_info_4, 3)                                                                                          \
+	X(sock_info_6, 3)                                                                                          \
+	X(reuseport_4, 4)                                                                                          \
+	X(reuseport_6, 4)                                                                                          \
+	X(linger_4, 5)                                                                                             \
+	X(linger_6, 5)                                                                                             \
+	X(bufs_4, 3)                                                                                               \
+	X(timeo_4, 3)                                                                                              \
+	X(error_acceptconn_4, 3)                                                                                   \
+	X(tcp_opts_4, 3)                                                                                           \
+	X(tcp_opts_6, 3)                                                                                           \
+	X(ip_opts_4, 3)                                                                                            \
+	X(ipv6_opts_6, 3)                                                                                          \
+	X(bad_opts_4, 3)                                                                                           \
+	X(sendfile_4, 4)                                                                                           \
+	X(splice_4, 4)                                                                                             \
+	X(ioctl_4, 4)

@@ -34,9 +34,24 @@ enum peer_service {
 	PEER_COUNT = 3,  /* reads until EOF, replies "N\n" (the byte count), then closes */
 	PEER_HOLD = 4,   /* accepts and never reads, so that the client's buffers fill */
 	PEER_DIAL = 5,   /* request "PORT\n": connects back to the requester's address at PORT, replies "ok\n" or
-	                    "ERRNO_NAME\n" on the request connection, then echoes on the new connection until EOF */
-	PEER_NSERVICES = 6,
-	PEER_CLOSED = 9, /* nothing listens here: a connect is refused */
+	                    "ERRNO_NAME\n" on the request connection, then echoes on the new connection until EOF.
+	                    Request "PORT watch\n": the same, but the new connection is watched (see PEER_WATCH) */
+	PEER_WATCH = 6,  /* request "watch\n": opens a listener on a fresh port and replies "PORT\n"; the client
+	                    connects there; the peer echoes on that connection until EOF or an error, then reports what
+	                    ended it on the request connection: "EOF N\n" or "ECONNRESET N\n" (N = bytes it read) */
+	PEER_SUM = 7,    /* reads until EOF, replies "N CSUM\n" (byte count, csum_update of the bytes as %08x) */
+	PEER_NSERVICES = 8,
+	PEER_CLOSED = 9, /* nothing listens here, TCP or UDP: a connect is refused, a datagram draws ICMP unreachable */
+};
+
+/*
+ * The peer's UDP services, on the same base port (UDP and TCP port numbers are separate). Like the TCP services
+ * they take IPv4 and IPv6 on one socket.
+ */
+enum peer_udp_service {
+	PEER_UDP_ECHO = 0,  /* sends each datagram back to its sender, from the same port */
+	PEER_UDP_OTHER = 1, /* sends each datagram back to its sender, but from PEER_UDP_REPLY */
+	PEER_UDP_REPLY = 2, /* where PEER_UDP_OTHER's replies come from; what arrives here is dropped */
 };
 
 /* What `conform run` was told about the peer. Set once before the first case is forked. */
@@ -52,6 +67,8 @@ extern struct conform_ctx conform_ctx;
 int peer_main(int argc, char **argv);
 int runner_main(int argc, char **argv);
 int runner_list(int argc, char **argv);
+/* `conform exec-helper ...`: the program that the exec cases of case-process.c run; not for people. */
+int process_helper_main(int argc, char **argv);
 
 /*
  * outcome.c: building a case's one-line outcome. A case runs in a child process whose outcome goes to the runner
@@ -118,6 +135,27 @@ void send_all(int fd, const void *buf, size_t n);
 long recv_upto(int fd, void *buf, size_t n, int timeout_ms);
 /* Sends "ping", expects "ping" back, notes "echo=ok" or a FAIL. */
 void echo_probe(int fd);
+/* socket(family, SOCK_DGRAM | flags, 0), or setup_fail. */
+int udp_socket(int family, int flags);
+/*
+ * An address described relative to what the cases know, without numbers that vary: "inet:peer+0" (the peer's
+ * address, at base port + 0), "inet6:mapped+0" (the peer's IPv4 address v4-mapped), "inet:any:port0",
+ * "inet6:local:port" (another address, a nonzero port), "unix", "unspec", "short" (len too small to say).
+ * Same static-buffer rule as res_str.
+ */
+const char *sa_desc(const struct sockaddr_storage *ss, socklen_t len);
+/* Waits up to timeout_ms for a datagram, then receives it with recvfrom(MSG_DONTWAIT): the length or -errno. */
+long udp_recv(int fd, void *buf, size_t n, struct sockaddr_storage *from, socklen_t *fromlen, int timeout_ms);
+/* Sends "udp-ping" to the peer's UDP echo (to the connected peer when family is 0), expects it back from there,
+ * notes "key=ok" or a FAIL. */
+void udp_probe(const char *key, int fd, int family);
+/* getsockopt of an int: the value, or -errno. */
+long sockopt_int(int fd, int level, int opt);
+/* SO_DOMAIN/SO_TYPE/SO_PROTOCOL as "inet/stream/tcp" (or "unix/seqpacket/0", ...). Same static-buffer rule. */
+const char *sock_kind(int fd);
+/* The fd a case's outcome goes to (for a helper that execs: it passes the number on). */
+int outcome_fd_get(void);
+
 /* Milliseconds on the monotonic clock. */
 int64_t now_ms(void);
 /* Sleeps for ms milliseconds. */

@@ -5,6 +5,8 @@
  *     conform run --peer4 A --peer6 B --port P --blackhole C [--only NAME]...
  *                                  runs the cases against the peer, one outcome line each
  *     conform list                 prints the case names
+ *
+ * `conform exec-helper` is not for people: it is what the exec cases of case-process.c run (see there).
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,16 +18,18 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *description;
 } subcommands[] = {
-	{ "peer", peer_main, "serve the helper services on TCP ports P..P+5, IPv4 and IPv6" },
+	{ "peer", peer_main, "serve the helper services on TCP ports P..P+7 and UDP P..P+2, IPv4 and IPv6" },
 	{ "run", runner_main, "run the cases against a peer and print one outcome line per case" },
 	{ "list", runner_list, "print the names of the cases" },
+	{ "exec-helper", process_helper_main, NULL },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: conform SUBCOMMAND [ARGS]\n");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		fprintf(f, "  %-6s %s\n", subcommands[i].name, subcommands[i].description);
+		if (subcommands[i].description)
+			fprintf(f, "  %-6s %s\n", subcommands[i].name, subcommands[i].description);
 }
 
 int main(int argc, char **argv)

@@ -218,3 +218,121 @@ void sleep_ms(int ms)
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
+
+int udp_socket(int family, int flags)
+{
+	int fd = socket(family, SOCK_DGRAM | flags, 0);
+	if (fd < 0)
+		setup_fail("socket SOCK_DGRAM: %s", errno_name(errno));
+	return fd;
+}
+
+static char *desc_buf(void)
+{
+	static char bufs[8][64];
+	static unsigned next;
+	return bufs[next++ % 8];
+}
+
+/* "+N" for the peer's base port + N (N < 10), "port" for another nonzero port, "port0" for zero. */
+static void port_desc(char *b, size_t size, const char *prefix, uint16_t port, bool peer)
+{
+	unsigned off = (unsigned)port - conform_ctx.port;
+	if (peer && port >= conform_ctx.port && off < 10)
+		snprintf(b, size, "%s+%u", prefix, off);
+	else
+		snprintf(b, size, "%s%s", prefix, port ? ":port" : ":port0");
+}
+
+const char *sa_desc(const struct sockaddr_storage *ss, socklen_t len)
+{
+	char *b = desc_buf();
+	if (len < sizeof(sa_family_t)) {
+		snprintf(b, 64, "short");
+		return b;
+	}
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		bool peer = sin->sin_addr.s_addr == conform_ctx.peer4.s_addr;
+		const char *a = peer                                      ? "inet:peer"
+		                : sin->sin_addr.s_addr == htonl(INADDR_ANY) ? "inet:any"
+		                                                            : "inet:local";
+		port_desc(b, 64, a, ntohs(sin->sin_port), peer);
+	} else if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		const struct in6_addr *a6 = &sin6->sin6_addr;
+		bool peer = IN6_ARE_ADDR_EQUAL(a6, &conform_ctx.peer6);
+		bool mapped = IN6_IS_ADDR_V4MAPPED(a6) && memcmp(&a6->s6_addr[12], &conform_ctx.peer4, 4) == 0;
+		const char *a = peer     ? "inet6:peer"
+		                : mapped ? "inet6:mapped"
+		                : IN6_IS_ADDR_UNSPECIFIED(a6) ? "inet6:any"
+		                                              : "inet6:local";
+		port_desc(b, 64, a, ntohs(sin6->sin6_port), peer || mapped);
+	} else if (ss->ss_family == AF_UNIX) {
+		snprintf(b, 64, "unix");
+	} else if (ss->ss_family == AF_UNSPEC) {
+		snprintf(b, 64, "unspec");
+	} else if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
+		snprintf(b, 64, "%s:len%u", ss->ss_family == AF_INET ? "inet" : "inet6", len);
+	} else {
+		snprintf(b, 64, "family%u", ss->ss_family);
+	}
+	return b;
+}
+
+long udp_recv(int fd, void *buf, size_t n, struct sockaddr_storage *from, socklen_t *fromlen, int timeout_ms)
+{
+	if (!(wait_events(fd, POLLIN, timeout_ms) & (POLLIN | POLLERR)))
+		return -EAGAIN;
+	for (;;) {
+		ssize_t r = recvfrom(fd, buf, n, MSG_DONTWAIT, (struct sockaddr *)from, fromlen);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 ? -errno : (long)r;
+	}
+}
+
+void udp_probe(const char *key, int fd, int family)
+{
+	char buf[16];
+	struct sockaddr_storage to, from;
+	socklen_t tolen = 0, fromlen = sizeof(from);
+	long w;
+	if (family) {
+		tolen = peer_addr(family, PEER_UDP_ECHO, &to);
+		w = res(sendto(fd, "udp-ping", 8, 0, (struct sockaddr *)&to, tolen));
+	} else {
+		w = res(send(fd, "udp-ping", 8, 0));
+	}
+	if (!expect(w == 8, "%s: send %s", key, res_str(w)))
+		return;
+	memset(&from, 0, sizeof(from));
+	long r = udp_recv(fd, buf, sizeof(buf), &from, &fromlen, 3000);
+	const char *src = sa_desc(&from, fromlen);
+	if (expect(r == 8 && memcmp(buf, "udp-ping", 8) == 0 && strstr(src, "+0"), "%s: got %s from %s", key,
+	           res_str(r), src))
+		note("%s=ok", key);
+}
+
+long sockopt_int(int fd, int level, int opt)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+	long r = res(getsockopt(fd, level, opt, &v, &len));
+	return r < 0 ? r : v;
+}
+
+const char *sock_kind(int fd)
+{
+	long d = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN), t = sockopt_int(fd, SOL_SOCKET, SO_TYPE),
+	     p = sockopt_int(fd, SOL_SOCKET, SO_PROTOCOL);
+	const char *ds = d == AF_INET ? "inet" : d == AF_INET6 ? "inet6" : d == AF_UNIX ? "unix" : res_str(d);
+	const char *ts = t == SOCK_STREAM      ? "stream"
+	                 : t == SOCK_DGRAM     ? "dgram"
+	                 : t == SOCK_SEQPACKET ? "seqpacket"
+	                                       : res_str(t);
+	const char *ps = p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : res_str(p);
+	char *b = desc_buf();
+	snprintf(b, 64, "%s/%s/%s", ds, ts, ps);
+	return b;
+}

@@ -22,6 +22,11 @@ void outcome_open(int fd)
 	outcome_fd = fd;
 }
 
+int outcome_fd_get(void)
+{
+	return outcome_fd;
+}
+
 /* Writes one token at once: a case that dies later still leaves what it saw. */
 static void outcome_emit(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 {
@@ -130,7 +135,7 @@ const char *errno_name(int err)
 		E(EPROTONOSUPPORT), E(EOPNOTSUPP), E(EAFNOSUPPORT), E(EADDRINUSE), E(EADDRNOTAVAIL), E(ENETDOWN),
 		E(ENETUNREACH), E(ENETRESET), E(ECONNABORTED), E(ECONNRESET), E(ENOBUFS), E(EISCONN), E(ENOTCONN),
 		E(ESHUTDOWN), E(ETIMEDOUT), E(ECONNREFUSED), E(EHOSTDOWN), E(EHOSTUNREACH), E(EALREADY),
-		E(EINPROGRESS), E(EBADMSG), E(EPROTO), E(ENOTSUP), E(ENODATA), E(ERANGE),
+		E(EINPROGRESS), E(EBADMSG), E(EPROTO), E(ENOTSUP), E(ENODATA), E(ERANGE), E(EDOM),
 #undef E
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
