@@ -55,7 +55,8 @@ void client_reap(void)
 		free(c->q);
 		if (c->group) {
 			registry_client_del(c);
-			c->group->nclients--;
+			if (--c->group->nclients == 0)
+				sock_group_orphaned(c->group);
 			group_put_if_unused(c->group);
 		}
 		if (c->pidfd >= 0)

@@ -148,6 +148,7 @@ struct ins_sock {
 	struct list runq;          /* in ins.runq while it has work left over from its budget */
 	struct list zlink;         /* in ins.zombies while finished but maybe still held by the program */
 	bool zombie;
+	bool close_hinted;         /* a MW_CMD_CLOSE came for it: no need to keep it once finished */
 	bool dead;
 };
 
@@ -213,6 +214,8 @@ void sock_report_all(void); /* --report: print the connections still open */
 void sock_client_gone(struct ins_client *c);
 /* s has ended both ways: keep its real socket for the program's last questions (see MW_CMD_CLOSE). */
 void sock_make_zombie(struct ins_sock *s);
+/* The group has no process left: its finished sockets can have no more questions. */
+void sock_group_orphaned(struct ins_group *g);
 const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);
 
 /* relay.c */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -176,6 +177,15 @@ int main(int argc, char **argv)
 	int err;
 
 	signal(SIGPIPE, SIG_IGN);
+	{
+		/* Every connection costs us two fds: take all the kernel allows. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	list_init(&ins.groups);
 	list_init(&ins.clients);
 	list_init(&ins.runq);

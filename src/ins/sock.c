@@ -110,6 +110,10 @@ void sock_make_zombie(struct ins_sock *s)
 {
 	if (s->zombie || s->dead)
 		return;
+	if (s->close_hinted) {
+		sock_free_deferred(s); /* the program has already said it closed it */
+		return;
+	}
 	/* The carrier has nothing more to say; the real socket stays for TCP_INFO and friends. */
 	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
 	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
@@ -120,6 +124,29 @@ void sock_make_zombie(struct ins_sock *s)
 	list_add_tail(&ins.zombies, &s->zlink);
 	if (++ins.nzombies > MAX_ZOMBIES)
 		sock_free_deferred(container_of(ins.zombies.next, struct ins_sock, zlink));
+}
+
+void sock_group_orphaned(struct ins_group *g)
+{
+	struct list *l, *n;
+
+	for (l = ins.zombies.next; l != &ins.zombies; l = n) {
+		struct ins_sock *s = container_of(l, struct ins_sock, zlink);
+
+		n = l->next;
+		if (s->group == g)
+			sock_free_deferred(s);
+	}
+	/* A connect in flight holds a copy of the program's carrier end (to give back its send buffer): drop
+	 * it, so that the end goes away with the program and the carrier hangs up. */
+	for (uint32_t i = 1; i < g->nslots; i++) {
+		struct ins_sock *s = g->sock[i];
+
+		if (s && s->group == g && s->prog_end >= 0) {
+			close(s->prog_end);
+			s->prog_end = -1;
+		}
+	}
 }
 
 /* Mark s for freeing at the end of this loop iteration. */
@@ -578,6 +605,14 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 		s = group_sock_find(c->group, q->sock_id);
 		if (s && s->zombie)
 			sock_free_deferred(s);
+		else if (s)
+			s->close_hinted = true; /* the hint may overtake the carrier's hang-up */
+		if (s && s->prog_end >= 0) {
+			/* Our copy of the program's end must not keep it alive: without it the carrier hangs up
+			 * if this was the last fd.  (If not, the filler still leaves when the connect is done.) */
+			close(s->prog_end);
+			s->prog_end = -1;
+		}
 		r->ret = 1; /* a hint: no answer */
 		return;
 	case MW_CMD_IDENTIFY:
