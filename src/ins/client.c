@@ -43,6 +43,7 @@ void client_reap(void)
 		if (!c->dead)
 			continue;
 		list_del(&c->link);
+		ins.nclients--;
 		sock_client_gone(c);
 		while (c->q_len) {
 			struct ins_rsp_q *e = &c->q[c->q_head];
@@ -154,6 +155,15 @@ static int client_netns(struct ins_client *c, uint64_t *netns)
 	return 0;
 }
 
+static uint32_t client_count_netns(uint64_t netns)
+{
+	uint32_t n = 0;
+
+	for (struct list *l = ins.clients.next; l != &ins.clients; l = l->next)
+		n += container_of(l, struct ins_client, link)->netns == netns;
+	return n;
+}
+
 static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw_rsp *r)
 {
 	uint64_t netns = 0;
@@ -162,11 +172,8 @@ static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw
 	ssize_t n;
 
 	(void)q;
-	err = client_netns(c, &netns);
-	if (err) {
-		r->ret = err;
-		return;
-	}
+	(void)err;
+	netns = c->netns;
 	c->group = group_get(netns, ins.cfg.nslots);
 	if (!c->group) {
 		r->ret = -ENOMEM;
@@ -272,6 +279,12 @@ static void listen_event(struct ins_ev *ev, uint32_t events)
 
 		if (fd < 0)
 			return;
+		if (ins.nclients >= ins.max_clients) {
+			/* Out of descriptors for more: a clear refusal now beats running out mid-request. */
+			ins_log(0, "refusing a control connection: %u clients already", ins.nclients);
+			close(fd);
+			continue;
+		}
 		c = calloc(1, sizeof(*c));
 		if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 			free(c);
@@ -284,6 +297,15 @@ static void listen_event(struct ins_ev *ev, uint32_t events)
 		len = sizeof(c->pidfd);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &c->pidfd, &len) < 0)
 			c->pidfd = -1;
+		if (client_netns(c, &c->netns) < 0 || client_count_netns(c->netns) >= ins.max_clients / 2) {
+			/* One namespace may hold at most half of the connections we can afford. */
+			ins_log(0, "refusing a control connection from pid %d", (int)c->pid);
+			if (c->pidfd >= 0)
+				close(c->pidfd);
+			free(c);
+			close(fd);
+			continue;
+		}
 		if (ins_ev_add(&c->ev, fd, EPOLLIN, client_event) < 0) {
 			if (c->pidfd >= 0)
 				close(c->pidfd);
@@ -292,6 +314,7 @@ static void listen_event(struct ins_ev *ev, uint32_t events)
 			continue;
 		}
 		list_add_tail(&ins.clients, &c->link);
+		ins.nclients++;
 		ins_log(2, "client pid %d uid %d connected", (int)c->pid, (int)c->uid);
 	}
 }

@@ -54,6 +54,7 @@ struct ins_group *group_get(uint64_t netns, uint32_t nslots)
 	g->memfd = -1;
 	g->netns = netns;
 	g->nslots = nslots;
+	g->max_socks = ins.max_socks / 2 < nslots - 1 ? ins.max_socks / 2 : nslots - 1;
 	g->seq = calloc(nslots, sizeof(*g->seq));
 	g->gen = calloc(nslots, sizeof(*g->gen));
 	g->ids = calloc(nslots, sizeof(*g->ids));
@@ -99,7 +100,7 @@ static int slot_take(struct ins_group *g, struct ins_sock *s, uint32_t *slotp, u
 {
 	uint32_t slot;
 
-	if (!g->free_count)
+	if (!g->free_count || g->nsocks >= g->max_socks || ins.nsocks >= ins.max_socks)
 		return -EMFILE;
 	slot = g->freeq[g->free_head];
 	g->free_head = (g->free_head + 1) % g->nslots;

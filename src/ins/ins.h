@@ -68,6 +68,7 @@ struct ins_group {
 	uint32_t free_head, free_count;
 	uint32_t nslots;
 	uint32_t nclients, nsocks;
+	uint32_t max_socks;     /* this group's share of mwinsd's descriptors (see ins.max_socks) */
 };
 
 /* A response waiting for room in the client's socket. */
@@ -84,10 +85,13 @@ struct ins_client {
 	gid_t gid;
 	int pidfd;              /* SO_PEERPIDFD, -1 if the kernel has none: pins the pid against reuse */
 	struct ins_group *group; /* NULL until HELLO */
+	uint64_t netns;         /* its network namespace, learnt when it connected */
 	char exe[256];
 	struct ins_rsp_q *q;    /* ring of responses the socket had no room for */
 	uint32_t q_head, q_len, q_cap;
 	bool dead;              /* protocol violation or hangup: freed at the end of the loop iteration */
+	uint32_t nsocks;        /* sockets it made that are still open */
+	uint32_t nsocks_written; /* what the registry last said, +1 (0: never written) */
 };
 
 enum ins_sock_state {
@@ -116,6 +120,7 @@ struct ins_sock {
 	int car;                   /* our end of the carrier: SOCK_STREAM, or SOCK_SEQPACKET once listening */
 	struct ins_ev ev_real, ev_car;
 	pid_t creator;             /* pid of the client that made it (0 when accepted) */
+	struct ins_client *owner;  /* that client while it is connected, for its socket count */
 	ino_t prog_ino;            /* inode of the program's carrier end: holding that fd names this socket */
 	struct {
 		struct ins_group *group;
@@ -173,6 +178,11 @@ struct ins {
 	uint32_t ndead, dead_cap;
 	uint64_t heartbeat;
 	uint64_t bytes_in, bytes_out, nsocks;
+	uint32_t nclients;
+	/* Descriptor budget, from RLIMIT_NOFILE: a socket costs two fds and a client two.  One group may take
+	 * half of the sockets, one namespace's clients half of the clients, so that no program can starve the
+	 * others of fds. */
+	uint32_t max_socks, max_clients;
 	bool quit;
 };
 

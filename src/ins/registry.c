@@ -131,18 +131,6 @@ static void put_listening(void)
 	mw_file_write_atomic(ins.dir, "listening_ports", buf, off);
 }
 
-static uint32_t client_sockets(const struct ins_client *c)
-{
-	uint32_t n = 0;
-
-	for (uint32_t i = 1; c->group && i < c->group->nslots; i++) {
-		struct ins_sock *s = c->group->sock[i];
-
-		n += s && !s->dead && s->creator == c->pid;
-	}
-	return n;
-}
-
 void registry_tick(void)
 {
 	struct list *l;
@@ -156,8 +144,12 @@ void registry_tick(void)
 		if (c->dead || !c->group)
 			continue;
 		nclients++;
+		/* Only what changed: with thousands of clients, a write each per second would stall the loop. */
+		if (c->nsocks_written == c->nsocks + 1)
+			continue;
 		snprintf(dir, sizeof(dir), "%s/clients/%d", ins.cfg.registry, (int)c->pid);
-		put(dir, "sockets", "%u\n", client_sockets(c));
+		if (put(dir, "sockets", "%u\n", c->nsocks) == 0)
+			c->nsocks_written = c->nsocks + 1;
 	}
 	put(ins.dir, "network_stats", "sockets %llu\nbytes_in %llu\nbytes_out %llu\nclients %u\n",
 	    (unsigned long long)ins.nsocks, (unsigned long long)ins.bytes_in,

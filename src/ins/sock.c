@@ -175,6 +175,8 @@ void sock_free_deferred(struct ins_sock *s)
 static void sock_destroy(struct ins_sock *s)
 {
 	sock_report(s);
+	if (s->owner)
+		s->owner->nsocks--;
 	/* The record outlives the socket, marked closed, until its slot is reused: a program that still holds
 	 * the carrier can go on asking getsockname/getpeername. */
 	group_rec_publish(s, MW_SS_CLOSED, 0);
@@ -218,6 +220,8 @@ void sock_client_gone(struct ins_client *c)
 	for (uint32_t i = 1; i < g->nslots; i++) {
 		if (g->sock[i] && g->sock[i]->waiter == c)
 			g->sock[i]->waiter = NULL;
+		if (g->sock[i] && g->sock[i]->owner == c)
+			g->sock[i]->owner = NULL;
 	}
 }
 
@@ -264,6 +268,8 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 		return -EMFILE;
 	}
 	s->creator = c->pid;
+	s->owner = c;
+	c->nsocks++;
 	s->dgram = dgram;
 	err = carrier_pair(s, dgram ? SOCK_SEQPACKET : SOCK_STREAM, &car, rfd);
 	if (err) {

@@ -84,7 +84,8 @@ static void shim_env(const struct run_cfg *cfg, const char *sock)
 	snprintf(preload, sizeof(preload), "%s%s%s", shim, old && old[0] ? ":" : "", old ? old : "");
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("MWCOMMS_SOCK", sock, 1);
-	setenv("MWCOMMS_REGISTRY", cfg->registry, 1);
+	/* With -s the command is pinned to that INS: if it goes, the shim must not look for another. */
+	setenv("MWCOMMS_REGISTRY", cfg->sock ? "none" : cfg->registry, 1);
 }
 
 /* The command's side.  With --dns, once its namespaces are made it says so on ready_w and waits on go_r

@@ -45,7 +45,9 @@ static struct {
 	uint32_t group;
 	uint32_t nslots;
 	uint32_t next_req;
-} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1 };
+	uint8_t epoch;
+	pid_t ins_pid; /* SO_PEERCRED of the INS we said HELLO to: an INS restarted in place is a new one */
+} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0 };
 
 static void chan_atfork_child(void)
 {
@@ -70,7 +72,10 @@ __attribute__((constructor(200))) static void chan_ctor(void)
 
 	if (v && strlen(v) < sizeof(env_sock))
 		strcpy(env_sock, v);
-	snprintf(env_registry, sizeof(env_registry), "%s", mw_registry_root());
+	/* "none": pinned to MWCOMMS_SOCK (mwrun -s), no other INS may be used. */
+	v = getenv("MWCOMMS_REGISTRY");
+	if (!v || strcmp(v, "none") != 0)
+		snprintf(env_registry, sizeof(env_registry), "%s", mw_registry_root());
 	pthread_atfork(NULL, NULL, chan_atfork_child);
 }
 
@@ -120,13 +125,21 @@ static int chan_find(void)
 	struct dirent *de;
 	DIR *d;
 	int fd = -ENOENT;
+	int first = -ENOENT;
 
-	if (env_sock[0])
-		return chan_connect_path(env_sock);
+	/* The INS mwrun chose first; if it is gone, any live one in the registry. */
+	if (env_sock[0]) {
+		fd = chan_connect_path(env_sock);
+		if (fd >= 0)
+			return fd;
+		first = fd;
+	}
+	if (!env_registry[0])
+		return first;
 	snprintf(dirpath, sizeof(dirpath), "%s/ins", env_registry);
 	d = opendir(dirpath);
 	if (!d)
-		return -ENOENT;
+		return first;
 	while ((de = readdir(d))) {
 		char path[1024], sock[512];
 		FILE *f;
@@ -152,6 +165,9 @@ static int chan_find(void)
 static int chan_hello(int fd)
 {
 	struct mw_req q = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_HELLO, .req_id = 0 };
+	struct ucred cred = { 0 };
+	socklen_t cl = sizeof(cred);
+	pid_t ins_pid;
 	struct mw_rsp r;
 	struct stat st;
 	int memfd, trunc;
@@ -161,6 +177,9 @@ static int chan_hello(int fd)
 	uint64_t *dest;
 	uint8_t *shutwr;
 
+	if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
+		return -errno;
+	ins_pid = cred.pid;
 	n = mw_send_fd(fd, &q, sizeof(q), -1, 0);
 	if (n != (ssize_t)sizeof(q))
 		return n < 0 ? (int)n : -EIO;
@@ -183,8 +202,9 @@ static int chan_hello(int fd)
 		syscall(SYS_close, memfd);
 		return -EIO;
 	}
-	if (chan.nslots && chan.group == r.u.hello.group && chan.nslots == r.u.hello.nslots) {
-		/* The same group as before a fork: the mapping we inherited is this very page. */
+	if (chan.epoch && chan.group == r.u.hello.group && chan.nslots == r.u.hello.nslots &&
+	    chan.ins_pid == ins_pid) {
+		/* The same INS and group as before a fork: the mapping we inherited is this very page. */
 		syscall(SYS_close, memfd);
 		return 0;
 	}
@@ -203,9 +223,10 @@ static int chan_hello(int fd)
 		return -EIO;
 	}
 	/* A page from an earlier INS stays mapped: another thread may be reading it right now. */
-	page_attach(map, r.u.hello.nslots, consumed, dest, shutwr);
+	chan.epoch = page_attach(map, r.u.hello.nslots, consumed, dest, shutwr);
 	chan.group = r.u.hello.group;
 	chan.nslots = r.u.hello.nslots;
+	chan.ins_pid = ins_pid;
 	return 0;
 }
 
@@ -313,18 +334,26 @@ static void chan_read_one_locked(int fd)
 	pthread_cond_broadcast(&chan.cond);
 }
 
-int chan_call(struct mw_req *q, int fd, struct mw_rsp *r, int *rfd)
+int chan_call(struct mw_req *q, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
 {
 	struct waiter w = { .fd = -1 }, **pp;
-	int cfd, err;
+	int cfd, err, tries = *epoch ? 1 : 2;
 	ssize_t n;
 
+again:
+	memset(&w, 0, sizeof(w));
+	w.fd = -1;
 	pthread_mutex_lock(&chan.lock);
 	err = chan_ensure_locked();
 	if (err) {
 		pthread_mutex_unlock(&chan.lock);
 		return err;
 	}
+	if (*epoch && *epoch != chan.epoch) {
+		pthread_mutex_unlock(&chan.lock);
+		return -ENETDOWN; /* made on an INS that is gone: its id means nothing here */
+	}
+	*epoch = chan.epoch;
 	cfd = chan.fd;
 	q->version = MW_PROTO_VERSION;
 	q->req_id = w.req_id = chan.next_req++;
@@ -362,6 +391,11 @@ int chan_call(struct mw_req *q, int fd, struct mw_rsp *r, int *rfd)
 	if (w.err) {
 		if (w.fd >= 0)
 			syscall(SYS_close, w.fd);
+		/* The INS died under us: a request that names no socket may go to the next one. */
+		if (w.err == -EIO && --tries > 0) {
+			*epoch = 0;
+			goto again;
+		}
 		return w.err;
 	}
 	*r = w.rsp;

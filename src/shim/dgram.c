@@ -72,7 +72,7 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 	if (total > dgram_max(e->family))
 		return shim_ret(-EMSGSIZE);
 	/* An ICMP error that arrived since the last call is this call's answer, as on a kernel UDP socket. */
-	err = page_take_error(e->sock_id);
+	err = page_take_error(e);
 	if (err) {
 		dgram_drop_marker(fd);
 		return shim_ret(-err);
@@ -92,7 +92,7 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 			memcpy(v6.addr + 12, h.addr.addr, 4);
 			h.addr = v6;
 		}
-		if (!page_dest_known(e->sock_id, &h.addr)) {
+		if (!page_dest_known(e, &h.addr)) {
 			/* A new destination: the errors the kernel gives at once (no route, EACCES for broadcast)
 			 * must come from this call, so ask mwinsd once; it also binds the socket, as a first send
 			 * does, so getsockname shows the port right after. */
@@ -100,15 +100,15 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 			struct mw_rsp r;
 
 			q.u.addr = h.addr;
-			err = chan_call(&q, -1, &r, NULL);
+			err = chan_call_on(e, &q, -1, &r, NULL);
 			if (!err)
 				err = r.ret;
 			if (err)
 				return shim_ret(err);
-			page_dest_set(e->sock_id, &h.addr);
+			page_dest_set(e, &h.addr);
 		}
 	} else {
-		if (page_read(e->sock_id, &rec) < 0 || rec.state != MW_SS_CONNECTED)
+		if (page_read(e, &rec) < 0 || rec.state != MW_SS_CONNECTED)
 			return shim_ret(-EDESTADDRREQ);
 		/* To the connected peer: raw, unless the payload itself would pass for a frame. */
 		framed = looks_framed(msg->msg_iov, msg->msg_iovlen);
@@ -118,7 +118,7 @@ ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg,
 	m.msg_iov = framed ? iov : iov + 1;
 	m.msg_iovlen = msg->msg_iovlen + framed;
 	n = real.sendmsg(fd, &m, (flags & MSG_DONTWAIT) | MSG_NOSIGNAL);
-	if (n < 0 && errno == EPIPE && (page_shut(e->sock_id) & SHIM_SHUT_WR)) {
+	if (n < 0 && errno == EPIPE && (page_shut(e) & SHIM_SHUT_WR)) {
 		if (!(flags & MSG_NOSIGNAL))
 			raise(SIGPIPE);
 		return shim_ret(-EPIPE);
@@ -206,7 +206,7 @@ ssize_t dgram_recvmsg(int fd, const struct shim_fd *e, struct msghdr *msg, int f
 			if (h.flags & MW_DGRAM_ERROR) {
 				if (cflags & MSG_PEEK)
 					dgram_drop_marker(fd);
-				err = page_take_error(e->sock_id);
+				err = page_take_error(e);
 				if (err)
 					return shim_ret(-err);
 				continue; /* a send already reported it */
@@ -217,15 +217,15 @@ ssize_t dgram_recvmsg(int fd, const struct shim_fd *e, struct msghdr *msg, int f
 		} else {
 			struct mw_sock_rec rec;
 
-			if (page_read(e->sock_id, &rec) < 0)
+			if (page_read(e, &rec) < 0)
 				memset(&rec, 0, sizeof(rec));
 			if (n == 0) {
 				/* An empty message: an error's announcement, a real empty datagram, or the end that
 				 * our own SHUT_RD made (where a kernel UDP socket returns 0 only to a blocking read). */
-				err = page_take_error(e->sock_id);
+				err = page_take_error(e);
 				if (err)
 					return shim_ret(-err);
-				if (page_shut(e->sock_id) & SHIM_SHUT_RD) {
+				if (page_shut(e) & SHIM_SHUT_RD) {
 					int fl = real.fcntl(fd, F_GETFL);
 
 					return (flags & MSG_DONTWAIT) || (fl >= 0 && (fl & O_NONBLOCK)) ? shim_ret(-EAGAIN) : 0;

@@ -120,7 +120,8 @@ static char *const *env_fix(char *const *envp, char **out, struct env_bufs *b)
 		snprintf(b->sock, sizeof(b->sock), "MWCOMMS_SOCK=%s", chan_env_sock());
 		out[k++] = b->sock;
 	}
-	snprintf(b->registry, sizeof(b->registry), "MWCOMMS_REGISTRY=%s", chan_env_registry());
+	snprintf(b->registry, sizeof(b->registry), "MWCOMMS_REGISTRY=%s",
+		 chan_env_registry()[0] ? chan_env_registry() : "none");
 	out[k++] = b->registry;
 	out[k] = NULL;
 	return out;

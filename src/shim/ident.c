@@ -24,7 +24,7 @@ int ident_fd(int fd)
 	l = sizeof(t);
 	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) < 0 || (t != SOCK_STREAM && t != SOCK_SEQPACKET))
 		return -ENOENT;
-	err = chan_call(&q, fd, &r, NULL);
+	err = chan_call(&q, &e.epoch, fd, &r, NULL);
 	if (!err)
 		err = r.ret;
 	if (err)

@@ -38,7 +38,7 @@ static int send_precheck(int fd, const struct shim_fd *e)
 		return -EPIPE;
 	if (e->flags & SHIM_F_CONNECTED)
 		return 0;
-	err = page_read(e->sock_id, &rec);
+	err = page_read(e, &rec);
 	if (err)
 		return err == -ESTALE ? -EPIPE : err;
 	if (rec.state == MW_SS_CONNECTED) {
@@ -47,7 +47,7 @@ static int send_precheck(int fd, const struct shim_fd *e)
 	}
 	if (rec.state == MW_SS_CONNECTING)
 		return 0; /* the filler keeps the carrier unwritable: the kernel blocks or says EAGAIN */
-	err = page_take_error(e->sock_id);
+	err = page_take_error(e);
 	return err ? -err : -EPIPE;
 }
 
@@ -63,12 +63,12 @@ static ssize_t precheck_fail(int err, int flags)
 static ssize_t send_fail(const struct shim_fd *e, int err, int flags)
 {
 	if (err == -EPIPE && e->kind == SHIM_STREAM) {
-		int pending = page_take_error(e->sock_id);
+		int pending = page_take_error(e);
 
 		if (pending)
 			return shim_ret(-pending);
 		/* mwinsd died under the connection: a reset, and no SIGPIPE, as TCP's first send after one. */
-		if (page_ins_gone(e->sock_id, true))
+		if (page_ins_gone(e, true))
 			return shim_ret(-ECONNRESET);
 	}
 	if (err == -EPIPE && !(flags & MSG_NOSIGNAL))
@@ -83,11 +83,11 @@ static ssize_t recv_done(const struct shim_fd *e, ssize_t n, size_t want)
 
 	if (n > 0 || (n == 0 && want == 0) || (n < 0 && errno != ECONNRESET && errno != EPIPE))
 		return n;
-	pending = page_take_error(e->sock_id);
+	pending = page_take_error(e);
 	if (pending)
 		return shim_ret(-pending);
 	/* An end of stream nobody announced: mwinsd is gone, and the connection with it. */
-	if (page_ins_gone(e->sock_id, false))
+	if (page_ins_gone(e, false))
 		return shim_ret(-ECONNRESET);
 	/* The carrier's own ECONNRESET only means mwinsd closed it with bytes unread: to the program that is
 	 * the end of the stream, and any real error was given above. */

@@ -40,7 +40,7 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	if (fdtab_get(fd, &e) == SHIM_NONE)
 		return real.getsockname(fd, addr, addrlen);
 	if (e.kind != SHIM_DEAD) {
-		err = page_read(e.sock_id, &rec);
+		err = page_read(&e, &rec);
 		if (err && err != -ESTALE)
 			return shim_ret(err);
 		if (err)
@@ -60,7 +60,7 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 		return real.getpeername(fd, addr, addrlen);
 	if (e.kind != SHIM_STREAM && e.kind != SHIM_DGRAM)
 		return shim_ret(-ENOTCONN);
-	err = page_read(e.sock_id, &rec);
+	err = page_read(&e, &rec);
 	if (err)
 		return shim_ret(err == -ESTALE ? -ENOTCONN : err);
 	if (rec.state != MW_SS_CONNECTED || !rec.peer.family)
@@ -102,7 +102,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 
 			/* The carrier's own error is only our signal; the page holds the real one. */
 			real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &dummy, &dl);
-			pending = e.kind == SHIM_DEAD ? 0 : page_take_error(e.sock_id);
+			pending = e.kind == SHIM_DEAD ? 0 : page_take_error(&e);
 			if (pending && e.kind == SHIM_DGRAM)
 				dgram_drop_marker(fd);
 			return shim_ret(int_out(val, len, pending));
@@ -116,7 +116,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 		case SO_ACCEPTCONN: {
 			struct mw_sock_rec rec;
 
-			return shim_ret(int_out(val, len, e.kind == SHIM_LISTEN && page_read(e.sock_id, &rec) == 0 &&
+			return shim_ret(int_out(val, len, e.kind == SHIM_LISTEN && page_read(&e, &rec) == 0 &&
 							   rec.state == MW_SS_LISTENING));
 		}
 		case SO_RCVTIMEO_OLD:
@@ -137,7 +137,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 	q.u.opt.level = level;
 	q.u.opt.name = name;
 	q.u.opt.len = *len > MW_OPT_MAX ? MW_OPT_MAX : *len;
-	err = chan_call(&q, -1, &r, NULL);
+	err = chan_call_on(&e, &q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	if (err)
@@ -173,12 +173,12 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	q.u.opt.len = len;
 	if (len)
 		memcpy(q.u.opt.val, val, len);
-	err = chan_call(&q, -1, &r, NULL);
+	err = chan_call_on(&e, &q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	/* An option may change what sends are allowed (SO_BROADCAST, IPV6_V6ONLY): check destinations anew. */
 	if (!err && e.kind == SHIM_DGRAM)
-		page_dest_set(e.sock_id, NULL);
+		page_dest_set(&e, NULL);
 	return shim_ret(err);
 }
 
@@ -241,7 +241,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return shim_ret(-EFAULT);
 	q.sock_id = e.sock_id;
 	q.u.ioctl.request = (uint32_t)req;
-	err = chan_call(&q, -1, &r, NULL);
+	err = chan_call_on(&e, &q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	if (err)

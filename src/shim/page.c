@@ -1,39 +1,75 @@
 /*
- * page.c: reading the shared state page that mwinsd writes.  Each record is a seqlock; a copy is taken
- * between two reads of seq and checked before any field is used.  mwinsd is not trusted: the copy's id must be
- * the one we asked for, and its error must be a plausible errno.
+ * page.c: reading the shared state pages that mwinsd writes, and the per-socket state the shim keeps beside
+ * them.
+ *
+ * Each record is a seqlock; a copy is taken between two reads of seq and checked before any field is used.
+ * mwinsd is not trusted: the copy's id must be the one we asked for, and its error a plausible errno.
+ *
+ * There is one page per *epoch*: each time the process attaches to an INS that is not the one before (it
+ * died, and another took over), the epoch moves on and the old page stays mapped.  A socket made on the old
+ * INS keeps reading its old record (which says it was connected, and never says EOF: so the shim reports the
+ * reset), and can never be confused with a socket of the new INS that happens to have the same id.
  */
 #include <string.h>
 
 #include "shim.h"
 
-static const struct mw_sock_rec *_Atomic page_recs;
-static _Atomic uint32_t page_nslots;
-static uint32_t *_Atomic page_consumed; /* per slot: the error_seq we already reported */
-static uint64_t *_Atomic page_dest;     /* per slot: a hash of the last UDP destination mwinsd approved */
-static uint8_t *_Atomic page_shutwr;    /* per slot: enum shim_shut bits this process applied */
+#define EPOCHS 256 /* epoch numbers are 8 bits; the oldest mapping is reused after 255 INS changes */
 
-void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest, uint8_t *shutwr)
+struct page_epoch {
+	const struct mw_sock_rec *recs;
+	uint32_t nslots;
+	uint32_t *consumed; /* per slot: the error_seq we already reported */
+	uint64_t *dest;     /* per slot: a hash of the last UDP destination mwinsd approved */
+	uint8_t *shut;      /* per slot: enum shim_shut bits this process applied */
+};
+
+static struct page_epoch epochs[EPOCHS];
+static _Atomic uint8_t epoch_now;
+
+uint8_t page_epoch(void)
 {
-	__atomic_store_n(&page_shutwr, shutwr, __ATOMIC_RELEASE);
-	__atomic_store_n(&page_dest, dest, __ATOMIC_RELEASE);
-	__atomic_store_n(&page_consumed, consumed, __ATOMIC_RELEASE);
-	__atomic_store_n(&page_nslots, nslots, __ATOMIC_RELEASE);
-	__atomic_store_n(&page_recs, (const struct mw_sock_rec *)((const char *)base + sizeof(struct mw_page_hdr)),
-			 __ATOMIC_RELEASE);
+	return __atomic_load_n(&epoch_now, __ATOMIC_ACQUIRE);
 }
 
-int page_read(uint32_t sock_id, struct mw_sock_rec *out)
+uint8_t page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest, uint8_t *shut)
 {
-	const struct mw_sock_rec *recs = __atomic_load_n(&page_recs, __ATOMIC_ACQUIRE);
-	uint32_t slot = MW_SOCK_SLOT(sock_id);
+	/* Epoch 0 is never used, so that a zeroed entry names no page. */
+	uint8_t next = (uint8_t)(page_epoch() + 1) ? (uint8_t)(page_epoch() + 1) : 1;
+	struct page_epoch *p = &epochs[next];
+
+	p->recs = (const struct mw_sock_rec *)((const char *)base + sizeof(struct mw_page_hdr));
+	p->nslots = nslots;
+	p->consumed = consumed;
+	p->dest = dest;
+	p->shut = shut;
+	/* Readers see the new epoch /after/ its page is complete. */
+	__atomic_store_n(&epoch_now, next, __ATOMIC_RELEASE);
+	return next;
+}
+
+static const struct page_epoch *epoch_of(const struct shim_fd *e, uint32_t *slot)
+{
+	const struct page_epoch *p;
+
+	if (!e->epoch || e->epoch > page_epoch() + 0u)
+		return NULL;
+	p = &epochs[e->epoch];
+	*slot = MW_SOCK_SLOT(e->sock_id);
+	if (!p->recs || *slot >= p->nslots)
+		return NULL;
+	return p;
+}
+
+int page_read(const struct shim_fd *e, struct mw_sock_rec *out)
+{
+	uint32_t slot;
+	const struct page_epoch *p = epoch_of(e, &slot);
 	const struct mw_sock_rec *r;
 
-	if (!recs)
-		return -ENOTCONN;
-	if (slot >= __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE))
+	if (!p)
 		return -EIO;
-	r = &recs[slot];
+	r = &p->recs[slot];
 	for (int i = 0; i < 1000; i++) {
 		uint32_t s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE), s2;
 
@@ -47,7 +83,7 @@ int page_read(uint32_t sock_id, struct mw_sock_rec *out)
 		s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
 		if (s1 != s2)
 			continue;
-		if (out->sock_id != sock_id)
+		if (out->sock_id != e->sock_id)
 			return -ESTALE;
 		if (out->error < 0 || out->error > 4095 || out->state > MW_SS_CLOSED)
 			return -EIO;
@@ -56,20 +92,20 @@ int page_read(uint32_t sock_id, struct mw_sock_rec *out)
 	return -EIO;
 }
 
-int page_take_error(uint32_t sock_id)
+int page_take_error(const struct shim_fd *e)
 {
-	uint32_t *consumed = __atomic_load_n(&page_consumed, __ATOMIC_ACQUIRE);
+	uint32_t slot, seen;
+	const struct page_epoch *p = epoch_of(e, &slot);
 	struct mw_sock_rec rec;
-	uint32_t seen;
 
-	if (!consumed || page_read(sock_id, &rec) < 0 || !rec.error)
+	if (!p || page_read(e, &rec) < 0 || !rec.error)
 		return 0;
-	seen = __atomic_load_n(&consumed[MW_SOCK_SLOT(sock_id)], __ATOMIC_ACQUIRE);
+	seen = __atomic_load_n(&p->consumed[slot], __ATOMIC_ACQUIRE);
 	if (seen == rec.error_seq)
 		return 0;
 	/* Only one caller gets each error, as with the kernel's sk_err. */
-	if (!__atomic_compare_exchange_n(&consumed[MW_SOCK_SLOT(sock_id)], &seen, rec.error_seq, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	if (!__atomic_compare_exchange_n(&p->consumed[slot], &seen, rec.error_seq, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
 		return 0;
 	return rec.error;
 }
@@ -77,59 +113,55 @@ int page_take_error(uint32_t sock_id)
 /* FNV-1a over the address; never 0, so that 0 means "nothing approved". */
 static uint64_t dest_hash(const struct mw_addr *a)
 {
-	const unsigned char *p = (const unsigned char *)a;
+	const unsigned char *b = (const unsigned char *)a;
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	for (size_t i = 0; i < sizeof(*a); i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
+		h = (h ^ b[i]) * 0x100000001b3ULL;
 	return h | 1;
 }
 
-bool page_dest_known(uint32_t sock_id, const struct mw_addr *a)
+bool page_dest_known(const struct shim_fd *e, const struct mw_addr *a)
 {
-	uint64_t *dest = __atomic_load_n(&page_dest, __ATOMIC_ACQUIRE);
-	uint32_t slot = MW_SOCK_SLOT(sock_id);
+	uint32_t slot;
+	const struct page_epoch *p = epoch_of(e, &slot);
 
-	return dest && slot < __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE) &&
-	       __atomic_load_n(&dest[slot], __ATOMIC_RELAXED) == dest_hash(a);
+	return p && __atomic_load_n(&p->dest[slot], __ATOMIC_RELAXED) == dest_hash(a);
 }
 
-void page_dest_set(uint32_t sock_id, const struct mw_addr *a)
+void page_dest_set(const struct shim_fd *e, const struct mw_addr *a)
 {
-	uint64_t *dest = __atomic_load_n(&page_dest, __ATOMIC_ACQUIRE);
-	uint32_t slot = MW_SOCK_SLOT(sock_id);
+	uint32_t slot;
+	const struct page_epoch *p = epoch_of(e, &slot);
 
-	if (dest && slot < __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE))
-		__atomic_store_n(&dest[slot], a ? dest_hash(a) : 0, __ATOMIC_RELAXED);
+	if (p)
+		__atomic_store_n(&p->dest[slot], a ? dest_hash(a) : 0, __ATOMIC_RELAXED);
 }
 
-void page_mark_shut(uint32_t sock_id, uint8_t bits)
+void page_mark_shut(const struct shim_fd *e, uint8_t bits)
 {
-	uint8_t *sw = __atomic_load_n(&page_shutwr, __ATOMIC_ACQUIRE);
-	uint32_t slot = MW_SOCK_SLOT(sock_id);
+	uint32_t slot;
+	const struct page_epoch *p = epoch_of(e, &slot);
 
-	if (sw && slot < __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE))
-		__atomic_fetch_or(&sw[slot], bits, __ATOMIC_RELAXED);
+	if (p)
+		__atomic_fetch_or(&p->shut[slot], bits, __ATOMIC_RELAXED);
 }
 
-uint8_t page_shut(uint32_t sock_id)
+uint8_t page_shut(const struct shim_fd *e)
 {
-	uint8_t *sw = __atomic_load_n(&page_shutwr, __ATOMIC_ACQUIRE);
-	uint32_t slot = MW_SOCK_SLOT(sock_id);
+	uint32_t slot;
+	const struct page_epoch *p = epoch_of(e, &slot);
 
-	if (!sw || slot >= __atomic_load_n(&page_nslots, __ATOMIC_ACQUIRE))
-		return 0;
-	return __atomic_load_n(&sw[slot], __ATOMIC_RELAXED);
+	return p ? __atomic_load_n(&p->shut[slot], __ATOMIC_RELAXED) : 0;
 }
 
-bool page_ins_gone(uint32_t sock_id, bool writing)
+bool page_ins_gone(const struct shim_fd *e, bool writing)
 {
-	uint8_t *sw = __atomic_load_n(&page_shutwr, __ATOMIC_ACQUIRE);
 	struct mw_sock_rec rec;
 
-	if (page_read(sock_id, &rec) < 0 || rec.state == MW_SS_CLOSED)
+	if (page_read(e, &rec) < 0 || rec.state == MW_SS_CLOSED)
 		return false;
 	if (writing)
-		return !(sw && (__atomic_load_n(&sw[MW_SOCK_SLOT(sock_id)], __ATOMIC_RELAXED) & SHIM_SHUT_WR));
+		return !(page_shut(e) & SHIM_SHUT_WR);
 	return !(rec.flags & MW_REC_EOF);
 }

@@ -82,7 +82,7 @@ struct shim_fd {
 	uint8_t kind;   /* enum shim_kind */
 	uint8_t family; /* AF_INET or AF_INET6 */
 	uint8_t flags;  /* enum shim_fd_flags */
-	uint8_t pad;
+	uint8_t epoch;  /* which INS made it (page.c): an id means something only to its own INS */
 };
 
 /* Look fd up; returns its kind (SHIM_NONE for anything that is not ours).  Async-signal safe. */
@@ -118,10 +118,20 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out)
 /* chan.c: the control channel to mwinsd. */
 
 /* Send q (with fd as SCM_RIGHTS if fd >= 0) and wait for its response in *r.  Fills version and req_id.
+ * *epoch: the epoch of the socket q names, or 0 if it names none (SOCKET, IDENTIFY); a socket of an INS that
+ * is gone gets -ENETDOWN and nothing is sent (its id would name another socket on the new INS).  On return
+ * *epoch is the epoch of the INS that answered.  A request that names no socket is tried once more on
+ * another INS if the first is found dead.
  * Returns 0 when *r holds a checked response (its ret may still be an error), or -ENETUNREACH when no INS
  * can be reached, or -EIO when the INS broke the protocol or went away.  A descriptor that comes with a
  * successful response is stored in *rfd (-1 if none); rfd may be NULL only where none may come. */
-int chan_call(struct mw_req *q, int fd, struct mw_rsp *r, int *rfd);
+int chan_call(struct mw_req *q, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd);
+/* chan_call for a request naming the socket of table entry e. */
+#define chan_call_on(e, q, fd, r, rfd)                                                                    \
+	({                                                                                                \
+		uint8_t ep_ = (e)->epoch;                                                                  \
+		chan_call((q), &ep_, (fd), (r), (rfd));                                                    \
+	})
 
 /* ident.c: learning that a descriptor the process was given (SCM_RIGHTS, or across exec) is a carrier. */
 
@@ -143,31 +153,36 @@ const char *chan_env_registry(void);
  * once to stderr). */
 int chan_ensure(void);
 
-/* page.c: reading this group's shared state page. */
+/* page.c: reading the shared state pages, one per INS this process has attached to (an epoch). */
 
-/* Copy the record of sock_id into *out.  Returns 0, -ENOTCONN if there is no page, -ESTALE if the record
- * now describes another socket, -EIO if the page is garbled or mwinsd keeps it locked. Async-signal safe. */
-int page_read(uint32_t sock_id, struct mw_sock_rec *out);
-/* The pending error of sock_id, taken so that no other caller gets it too: a positive errno, or 0.
- * Async-signal safe. */
-int page_take_error(uint32_t sock_id);
-/* Point the page reader at a new mapping (called by chan.c after HELLO), with the per-slot local arrays. */
-void page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest, uint8_t *shutwr);
-/* What this process shut of sock_id, so that an EPIPE or EOF it then meets is known for its own doing. */
+/* What this process shut of a socket, so that an EPIPE or EOF it then meets is known for its own doing. */
 enum shim_shut {
 	SHIM_SHUT_WR = 1U << 0,
 	SHIM_SHUT_RD = 1U << 1,
 };
-void page_mark_shut(uint32_t sock_id, uint8_t bits);
-uint8_t page_shut(uint32_t sock_id); /* enum shim_shut bits; async-signal safe */
-/* The carrier of sock_id ended (EOF when reading, EPIPE when writing) with no error posted: did mwinsd go
- * away, rather than the connection end?  True unless the record says closed, or the end was a real one (the
- * peer's FIN when reading; our own SHUT_WR when writing).  Async-signal safe. */
-bool page_ins_gone(uint32_t sock_id, bool writing);
-/* Has mwinsd approved UDP sends from sock_id to a (the last destination checked)?  Async-signal safe. */
-bool page_dest_known(uint32_t sock_id, const struct mw_addr *a);
-/* Remember a as approved for sock_id; NULL forgets (its options changed). */
-void page_dest_set(uint32_t sock_id, const struct mw_addr *a);
+
+/* The current epoch (the INS new sockets are made on); 0 before the first HELLO.  Async-signal safe. */
+uint8_t page_epoch(void);
+/* A new INS's page (called by chan.c after HELLO), with the per-slot local arrays.  Returns its epoch. */
+uint8_t page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint64_t *dest, uint8_t *shut);
+
+/* The rest are async-signal safe and take the socket's table entry (its id and epoch). */
+
+/* Copy e's record into *out.  Returns 0, -ESTALE if the record now describes another socket, -EIO if there
+ * is no page for it or the page is garbled or kept locked. */
+int page_read(const struct shim_fd *e, struct mw_sock_rec *out);
+/* e's pending error, taken so that no other caller gets it too: a positive errno, or 0. */
+int page_take_error(const struct shim_fd *e);
+/* Has mwinsd approved UDP sends from e to a (the last destination checked)? */
+bool page_dest_known(const struct shim_fd *e, const struct mw_addr *a);
+/* Remember a as approved for e; NULL forgets (its options changed). */
+void page_dest_set(const struct shim_fd *e, const struct mw_addr *a);
+void page_mark_shut(const struct shim_fd *e, uint8_t bits);
+uint8_t page_shut(const struct shim_fd *e); /* enum shim_shut bits */
+/* e's carrier ended (EOF when reading, EPIPE when writing) with no error posted: did mwinsd go away, rather
+ * than the connection end?  True unless the record says closed, or the end was a real one (the peer's FIN
+ * when reading; our own SHUT_WR when writing). */
+bool page_ins_gone(const struct shim_fd *e, bool writing);
 
 /* dgram.c: UDP sends and receives on a carrier, in libc's convention (-1 and errno). */
 ssize_t dgram_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags);

@@ -96,7 +96,7 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 	q.u.socket.domain = domain;
 	q.u.socket.type = udp ? SOCK_DGRAM : SOCK_STREAM;
 	q.u.socket.protocol = protocol;
-	err = chan_call(&q, -1, &r, &fd);
+	err = chan_call(&q, &e.epoch, -1, &r, &fd);
 	if (err == -ENETUNREACH)
 		return socket_dead(domain, type);
 	if (!err && r.ret < 0)
@@ -137,7 +137,7 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	if (err)
 		return shim_ret(err == -EAFNOSUPPORT && e.family == AF_INET ? -EAFNOSUPPORT : err);
 	q.sock_id = e.sock_id;
-	err = chan_call(&q, -1, &r, NULL);
+	err = chan_call_on(&e, &q, -1, &r, NULL);
 	return shim_ret(err ? err : r.ret);
 }
 
@@ -165,7 +165,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 		return -1;
 	q.sock_id = e.sock_id;
 	q.u.listen.backlog = backlog;
-	err = chan_call(&q, -1, &r, &lfd);
+	err = chan_call_on(&e, &q, -1, &r, &lfd);
 	if (!err)
 		err = r.ret;
 	if (err || lfd < 0) {
@@ -232,6 +232,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 			return shim_ret(err);
 		}
 		ne.sock_id = m.sock_id;
+		ne.epoch = e.epoch;
 		ne.family = e.family;
 		if (fdtab_set(nfd, &ne) < 0) {
 			syscall(SYS_close, nfd);
@@ -264,7 +265,7 @@ static int connect_wait(int fd, const struct shim_fd *e)
 		return -errno;
 	if (n == 0)
 		return -EINPROGRESS;
-	err = page_read(e->sock_id, &rec);
+	err = page_read(e, &rec);
 	if (!err && rec.state == MW_SS_CONNECTED) {
 		fdtab_add_flags(fd, e->sock_id, SHIM_F_CONNECTED | SHIM_F_CONNECT_TOLD);
 		return 0;
@@ -272,7 +273,7 @@ static int connect_wait(int fd, const struct shim_fd *e)
 	/* Failed: the call reports the error and consumes it, the carrier's own signal with it. */
 	tl = sizeof(dummy);
 	real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &dummy, &tl);
-	err = page_take_error(e->sock_id);
+	err = page_take_error(e);
 	return err ? -err : -ECONNABORTED;
 }
 
@@ -302,7 +303,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			if (err)
 				return shim_ret(err);
 		}
-		err = chan_call(&q, -1, &r, NULL);
+		err = chan_call_on(&e, &q, -1, &r, NULL);
 		return shim_ret(err ? err : r.ret);
 	default:
 		break;
@@ -314,12 +315,12 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (fl < 0)
 		return -1;
 	q.sock_id = e.sock_id;
-	err = page_read(e.sock_id, &rec);
+	err = page_read(&e, &rec);
 	if (err && err != -ESTALE)
 		return shim_ret(err);
 	if (err == -ESTALE || rec.state == MW_SS_CLOSED) {
 		/* A connect that failed in the background: its error is the answer, once. */
-		err = page_take_error(e.sock_id);
+		err = page_take_error(&e);
 		return shim_ret(err ? -err : -ECONNABORTED);
 	}
 	if (rec.state == MW_SS_CONNECTED) {
@@ -338,7 +339,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return shim_ret(err);
 	q.u.connect.flags = MW_CONNECT_NONBLOCK;
 	q.u.connect.fill = (uint32_t)err;
-	err = chan_call(&q, fd, &r, NULL);
+	err = chan_call_on(&e, &q, fd, &r, NULL);
 	if (err)
 		return shim_ret(err == -ENETUNREACH ? err : -ECONNABORTED);
 	if (r.ret == 0)
@@ -370,21 +371,21 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	if (e.kind == SHIM_DGRAM) {
 		/* UDP: the carrier's own shutdown gives the kernel's wake-ups and poll bits; like the kernel, an
 		 * unconnected socket is shut all the same and the call says ENOTCONN. */
-		bool connected = page_read(e.sock_id, &rec) == 0 && rec.state == MW_SS_CONNECTED;
+		bool connected = page_read(&e, &rec) == 0 && rec.state == MW_SS_CONNECTED;
 
-		page_mark_shut(e.sock_id, (how != SHUT_RD ? SHIM_SHUT_WR : 0) | (how != SHUT_WR ? SHIM_SHUT_RD : 0));
+		page_mark_shut(&e, (how != SHUT_RD ? SHIM_SHUT_WR : 0) | (how != SHUT_WR ? SHIM_SHUT_RD : 0));
 		if (real.shutdown(fd, how) < 0)
 			return -1;
 		return connected ? 0 : shim_ret(-ENOTCONN);
 	}
-	err = page_read(e.sock_id, &rec);
+	err = page_read(&e, &rec);
 	if (err && err != -ESTALE)
 		return shim_ret(err);
 	if (e.kind != SHIM_LISTEN && (err || rec.state != MW_SS_CONNECTED))
 		return shim_ret(-ENOTCONN);
 	/* Our own write side is the carrier's: mwinsd sees EOF and passes the FIN on after the last byte. */
 	if (e.kind == SHIM_STREAM && how != SHUT_RD) {
-		page_mark_shut(e.sock_id, SHIM_SHUT_WR);
+		page_mark_shut(&e, SHIM_SHUT_WR);
 		if (real.shutdown(fd, SHUT_WR) < 0)
 			return -1;
 	}
@@ -392,7 +393,7 @@ SHIM_EXPORT int shutdown(int fd, int how)
 		return 0;
 	q.sock_id = e.sock_id;
 	q.u.shutdown.how = SHUT_RD;
-	err = chan_call(&q, -1, &r, NULL);
+	err = chan_call_on(&e, &q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	/* mwinsd has already let go of a connection that ended both ways: to TCP that is "not connected". */
