@@ -86,6 +86,7 @@ static bool dgram_up(struct ins_sock *s)
 			err = dgram_out(s, &s->up_dst, s->up.buf, s->up.len);
 			if (err == -EAGAIN)
 				return false;
+			relay_want_out(s, true, false);
 			if (err)
 				dgram_post_error(s, -err);
 			free(s->up.buf);
@@ -136,6 +137,7 @@ static bool dgram_up(struct ins_sock *s)
 			memcpy(s->up.buf, data, len);
 			s->up.len = (uint32_t)len;
 			s->up_dst = to;
+			relay_want_out(s, true, true);
 			return false;
 		}
 		if (err)

@@ -119,6 +119,7 @@ struct ins_sock {
 	int real;                  /* the real socket, in the INS's namespace */
 	int car;                   /* our end of the carrier: SOCK_STREAM, or SOCK_SEQPACKET once listening */
 	struct ins_ev ev_real, ev_car;
+	bool out_real, out_car;    /* EPOLLOUT is wanted: only while bytes wait for room there */
 	pid_t creator;             /* pid of the client that made it (0 when accepted) */
 	struct ins_client *owner;  /* that client while it is connected, for its socket count */
 	ino_t prog_ino;            /* inode of the program's carrier end: holding that fd names this socket */
@@ -229,6 +230,9 @@ void sock_group_orphaned(struct ins_group *g);
 const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);
 
 /* relay.c */
+/* Ask for (or stop asking for) EPOLLOUT on the real socket or the carrier.  Asked only while something waits
+ * for room: otherwise every read the program makes, and every ACK, would wake us for nothing. */
+void relay_want_out(struct ins_sock *s, bool real, bool on);
 void relay_start(struct ins_sock *s);
 void relay_car_event(struct ins_ev *ev, uint32_t events);
 void relay_real_event(struct ins_ev *ev, uint32_t events);

@@ -43,6 +43,20 @@ enum pump_result {
 
 static char scratch[RELAY_CHUNK];
 
+void relay_want_out(struct ins_sock *s, bool real, bool on)
+{
+	bool *cur = real ? &s->out_real : &s->out_car;
+	struct ins_ev *ev = real ? &s->ev_real : &s->ev_car;
+	struct epoll_event e = { .data.ptr = ev };
+
+	if (*cur == on || s->dead || ev->fd < 0)
+		return;
+	/* Re-arming an edge-triggered fd reports what is ready now, so no edge is lost in between. */
+	e.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0);
+	if (epoll_ctl(ins.epfd, EPOLL_CTL_MOD, ev->fd, &e) == 0)
+		*cur = on;
+}
+
 static void account(struct ins_sock *s, bool up, size_t n)
 {
 	if (up) {
@@ -87,16 +101,21 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 			} else {
 				n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL | MSG_DONTWAIT);
 				if (n < 0) {
-					if (errno == EAGAIN)
+					if (errno == EAGAIN) {
+						relay_want_out(s, up, true);
 						return PUMP_BLOCKED;
+					}
 					*err = errno;
 					return PUMP_ERR_DST;
 				}
 				account(s, up, (size_t)n);
 				d->off += (uint32_t)n;
-				if (d->off < d->len)
+				if (d->off < d->len) {
+					relay_want_out(s, up, true);
 					return PUMP_BLOCKED;
+				}
 			}
+			relay_want_out(s, up, false);
 			free(d->buf);
 			d->buf = NULL;
 			d->off = d->len = 0;
@@ -149,6 +168,7 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 			memcpy(d->buf, scratch + m, (size_t)(n - m));
 			d->len = (uint32_t)(n - m);
 			d->off = 0;
+			relay_want_out(s, up, true);
 			return PUMP_BLOCKED;
 		}
 	}
@@ -189,8 +209,8 @@ void relay_fail(struct ins_sock *s, int err)
 
 void relay_start(struct ins_sock *s)
 {
-	if (ins_ev_add(&s->ev_car, s->car, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_car_event) < 0 ||
-	    ins_ev_add(&s->ev_real, s->real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, relay_real_event) < 0) {
+	if (ins_ev_add(&s->ev_car, s->car, EPOLLIN | EPOLLRDHUP | EPOLLET, relay_car_event) < 0 ||
+	    ins_ev_add(&s->ev_real, s->real, EPOLLIN | EPOLLRDHUP | EPOLLET, relay_real_event) < 0) {
 		sock_free_deferred(s);
 		return;
 	}
@@ -203,6 +223,7 @@ void relay_connected(struct ins_sock *s)
 	socklen_t len = sizeof(ss);
 
 	s->state = INS_CONNECTED;
+	relay_want_out(s, true, false); /* it was there for the connect's answer */
 	if (getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
 		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
 	group_rec_publish(s, MW_SS_CONNECTED, -1);

@@ -277,11 +277,13 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 		return err;
 	}
 	s->car = car;
-	err = ins_ev_add(&s->ev_car, car, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+	/* EPOLLOUT on the real socket only for a TCP connect's answer; otherwise only while bytes wait. */
+	err = ins_ev_add(&s->ev_car, car, EPOLLIN | EPOLLRDHUP | EPOLLET,
 			 dgram ? dgram_car_event : relay_car_event);
 	if (!err)
-		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLRDHUP | EPOLLET | (dgram ? 0 : EPOLLOUT),
 				 dgram ? dgram_real_event : relay_real_event);
+	s->out_real = !dgram;
 	if (err) {
 		close(*rfd);
 		*rfd = -1;
