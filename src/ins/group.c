@@ -54,7 +54,10 @@ struct ins_group *group_get(uint64_t netns, uint32_t nslots)
 	g->memfd = -1;
 	g->netns = netns;
 	g->nslots = nslots;
-	g->max_socks = ins.max_socks / 2 < nslots - 1 ? ins.max_socks / 2 : nslots - 1;
+	/* All but a reserve, so that one program can hold many connections and still not starve the others. */
+	g->max_socks = ins.max_socks - (ins.max_socks / 8 < 256 ? ins.max_socks / 8 : 256);
+	if (g->max_socks > nslots - 1)
+		g->max_socks = nslots - 1;
 	g->seq = calloc(nslots, sizeof(*g->seq));
 	g->gen = calloc(nslots, sizeof(*g->gen));
 	g->ids = calloc(nslots, sizeof(*g->ids));

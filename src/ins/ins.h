@@ -180,9 +180,9 @@ struct ins {
 	uint64_t heartbeat;
 	uint64_t bytes_in, bytes_out, nsocks;
 	uint32_t nclients;
-	/* Descriptor budget, from RLIMIT_NOFILE: a socket costs two fds and a client two.  One group may take
-	 * half of the sockets, one namespace's clients half of the clients, so that no program can starve the
-	 * others of fds. */
+	/* Descriptor budget, from RLIMIT_NOFILE (less 64): a client costs two fds, a socket two.  A 32nd of the
+	 * fds go to clients, the rest to sockets.  One group may take all sockets but a reserve (256, or an
+	 * eighth), one namespace half of the client connections, so that no program can starve the others. */
 	uint32_t max_socks, max_clients;
 	bool quit;
 };
