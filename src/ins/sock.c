@@ -452,10 +452,16 @@ static int cmd_setsockopt(struct ins_sock *s, const struct mw_req *q)
 
 	if (o->len > MW_OPT_MAX)
 		return -EINVAL;
-	if (!opt_allowed(o->level, o->name))
+	if (!opt_allowed(o->level, o->name)) {
+		ins_log(0, "socket %#x: option level %d name %d refused (ENOPROTOOPT): not for programs to set",
+			s->id, o->level, o->name);
 		return -ENOPROTOOPT;
-	if (setsockopt(s->real, o->level, o->name, o->val, o->len) < 0)
+	}
+	if (setsockopt(s->real, o->level, o->name, o->val, o->len) < 0) {
+		ins_log(1, "socket %#x: setsockopt level %d name %d: %s", s->id, o->level, o->name,
+			strerror(errno));
 		return -errno;
+	}
 	return 0;
 }
 
