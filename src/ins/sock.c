@@ -458,9 +458,10 @@ static int cmd_setsockopt(struct ins_sock *s, const struct mw_req *q)
 		return -ENOPROTOOPT;
 	}
 	if (setsockopt(s->real, o->level, o->name, o->val, o->len) < 0) {
-		ins_log(1, "socket %#x: setsockopt level %d name %d: %s", s->id, o->level, o->name,
-			strerror(errno));
-		return -errno;
+		int err = errno;
+
+		ins_log(1, "socket %#x: setsockopt level %d name %d: %s", s->id, o->level, o->name, strerror(err));
+		return -err;
 	}
 	return 0;
 }
