@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,8 @@ static void on_timer(struct ins_ev *ev, uint32_t events)
 		return;
 	ins.heartbeat += ticks;
 	registry_tick();
+	/* The watchdog is fed from the loop itself, with the heartbeat: a stalled loop starves both. */
+	sd_notify(0, "WATCHDOG=1");
 }
 
 static void on_signal(struct ins_ev *ev, uint32_t events)
@@ -210,6 +213,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ins_log(1, "serving on %s", ins.sockpath);
+	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", ins.sockpath);
 	if (ins.cfg.ready_fd >= 0) {
 		if (write(ins.cfg.ready_fd, "ready\n", 6) < 0)
 			ins_log(0, "ready fd: %s", strerror(errno));
@@ -233,6 +237,7 @@ int main(int argc, char **argv)
 		sock_reap();
 		client_reap();
 	}
+	sd_notify(0, "STOPPING=1");
 	if (ins.cfg.report)
 		sock_report_all();
 	registry_remove();
