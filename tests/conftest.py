@@ -72,6 +72,21 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 SAN_PATTERNS = ("AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer",
                 "ThreadSanitizer", "MemorySanitizer")
 
+
+def stop_all(procs):
+    """Stop procs (last started first) and return the sanitizer reports any of them printed, as problems."""
+    problems = []
+    for p in reversed(procs):
+        try:
+            stop(p, timeout=5)
+        except Exception:
+            pass
+        err = _read(p.err_path) if getattr(p, "err_path", None) else ""
+        if any(pat in err for pat in SAN_PATTERNS):
+            problems.append(f"{p.argv} printed a sanitizer report:\n{err[-6000:]}")
+    return problems
+
+
 _counter = itertools.count()
 
 
@@ -479,18 +494,7 @@ class Ins:
         self.ready_line = line.decode(errors="replace").strip()
 
     def teardown(self):
-        problems = []
-        for p in reversed(self.procs):
-            try:
-                stop(p, timeout=5)
-            except Exception:
-                pass
-            if p.err_path:
-                err = _read(p.err_path)
-                for pat in SAN_PATTERNS:
-                    if pat in err:
-                        problems.append(f"{p.argv} printed a sanitizer report:\n{err[-6000:]}")
-                        break
+        problems = stop_all(self.procs)
         if self.proc is not None:
             if self.proc.poll() is not None:
                 problems.append(f"mwinsd died during the tests with status {self.proc.returncode}")

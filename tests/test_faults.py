@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, PY, SAN_PATTERNS, Ins, _popen, _read, output, san_check, stop
+from conftest import BUILD, PY, SAN_PATTERNS, Ins, _popen, _read, output, san_check, stop, stop_all
 from hostile.common import (ASAN, alive, build, fd_count, fd_listing, fresh_stats, lines, net_stats, rss_kb, settle,
                             stable_fds, wait_line, wait_until, world_server)
 
@@ -136,15 +136,7 @@ class Env:
             return None
 
     def teardown(self):
-        problems = []
-        for p in reversed(self.procs):
-            try:
-                stop(p, timeout=5)
-            except Exception:
-                pass
-            err = _read(p.err_path) if p.err_path else ""
-            if any(x in err for x in SAN_PATTERNS):
-                problems.append(f"{p.argv} printed a sanitizer report:\n{err[-6000:]}")
+        problems = stop_all(self.procs)
         for d in self.daemons:
             problems += d.finish()
         shutil.rmtree(self.registry, ignore_errors=True)

@@ -43,6 +43,14 @@ static void exec_resolve(void)
 	*(void **)&real_posix_spawnp = dlsym(RTLD_NEXT, "posix_spawnp");
 }
 
+/* Resolve what the wrappers call, if our constructor has not run yet (a library's constructor may exec). */
+static void exec_ready(void)
+{
+	if (!real_execve)
+		exec_resolve();
+	real_init();
+}
+
 /*
  * Before main: where we are, and which inherited fds are carriers.  Any unix stream or seqpacket socket we
  * were born with may be one (kept across exec, or moved to another number by posix_spawn's file actions), so
@@ -143,9 +151,7 @@ SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	char *out[env_count(envp) + ENV_EXTRA + 1];
 	struct env_bufs b;
 
-	if (!real_posix_spawnp)
-		exec_resolve();
-	real_init();
+	exec_ready();
 	return real_execve(path, argv, env_fix(envp, out, &b));
 }
 
@@ -154,9 +160,7 @@ SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
 	char *out[env_count(envp) + ENV_EXTRA + 1];
 	struct env_bufs b;
 
-	if (!real_posix_spawnp)
-		exec_resolve();
-	real_init();
+	exec_ready();
 	return real_execvpe(file, argv, env_fix(envp, out, &b));
 }
 
@@ -165,9 +169,7 @@ SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	char *out[env_count(envp) + ENV_EXTRA + 1];
 	struct env_bufs b;
 
-	if (!real_posix_spawnp)
-		exec_resolve();
-	real_init();
+	exec_ready();
 	return real_fexecve(fd, argv, env_fix(envp, out, &b));
 }
 
@@ -232,9 +234,7 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 	char *out[env_count(envp) + ENV_EXTRA + 1];
 	struct env_bufs b;
 
-	if (!real_posix_spawnp)
-		exec_resolve();
-	real_init();
+	exec_ready();
 	return real_posix_spawn(pid, path, fa, attr, argv, env_fix(envp, out, &b));
 }
 
@@ -244,8 +244,6 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 	char *out[env_count(envp) + ENV_EXTRA + 1];
 	struct env_bufs b;
 
-	if (!real_posix_spawnp)
-		exec_resolve();
-	real_init();
+	exec_ready();
 	return real_posix_spawnp(pid, file, fa, attr, argv, env_fix(envp, out, &b));
 }
