@@ -204,7 +204,13 @@ void relay_fail(struct ins_sock *s, int err)
 	/* Bytes that arrived before the failure are the program's to read, as on a kernel socket. */
 	if (s->down.len && !s->down.discard)
 		send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
-	sock_free_deferred(s);
+	/* A connection that was up stays a socket after a reset: the program may still set options on it (nginx
+	 * lifts TCP_CORK on a keepalive connection the client has just reset) or ask TCP_INFO, and the kernel
+	 * would answer.  A failed connect has nothing left to ask about. */
+	if (s->state == INS_CONNECTED)
+		sock_make_zombie(s);
+	else
+		sock_free_deferred(s);
 }
 
 void relay_start(struct ins_sock *s)

@@ -11,6 +11,7 @@
  * reset), and can never be confused with a socket of the new INS that happens to have the same id.
  */
 #include <string.h>
+#include <time.h>
 
 #include "shim.h"
 
@@ -61,6 +62,12 @@ static const struct page_epoch *epoch_of(const struct shim_fd *e, uint32_t *slot
 	return p;
 }
 
+/* How long a reader waits for a record mwinsd is writing: 1,000 pauses, then up to 2,000 naps of 50 us
+ * (100 ms in all) before it calls the page unreadable.  Only a writer that stopped mid-record waits so long. */
+#define SPINS 1000
+#define NAPS 2000
+#define NAP_NS 50000
+
 int page_read(const struct shim_fd *e, struct mw_sock_rec *out)
 {
 	uint32_t slot;
@@ -70,11 +77,19 @@ int page_read(const struct shim_fd *e, struct mw_sock_rec *out)
 	if (!p)
 		return -EIO;
 	r = &p->recs[slot];
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < SPINS + NAPS; i++) {
 		uint32_t s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE), s2;
 
 		if (s1 & 1) {
-			__builtin_ia32_pause();
+			/* mwinsd is mid-write.  It may have been preempted there (two cores, many threads): spin a
+			 * little, then sleep, so that the writer gets the CPU and a busy machine is not a failure. */
+			if (i < SPINS) {
+				__builtin_ia32_pause();
+			} else {
+				struct timespec nap = { 0, NAP_NS };
+
+				nanosleep(&nap, NULL);
+			}
 			continue;
 		}
 		__builtin_memcpy(out, (const void *)r, sizeof(*out));

@@ -3,6 +3,8 @@
  * reset as ECONNRESET (not as a plain EOF), and the EAGAIN of SO_RCVTIMEO and SO_SNDTIMEO.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -107,6 +109,28 @@ CASE(reset_poll_4)
 	expect_res("recv", res(recv(fd, buf, sizeof(buf), 0)), 0);
 	ev = wait_events(fd, POLLIN | POLLOUT | POLLRDHUP, 0);
 	note("revents_after=%s", events_str(ev));
+	close(fd);
+}
+
+/* A reset connection is still a socket: options can be set and read on it (nginx lifts TCP_CORK on a
+ * keepalive connection the client has just reset, and logs an alert if that fails). */
+CASE(reset_options_4)
+{
+	int fd = reset_connect(AF_INET), v = 0, got = -1;
+	socklen_t len = sizeof(got);
+	unsigned ev = wait_events(fd, POLLRDHUP, 3000);
+
+	if (!(ev & POLLRDHUP))
+		setup_fail("no reset from the peer: %s", events_str(ev));
+	expect_res("cork_off", res(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v))), 0);
+	v = 1;
+	expect_res("nodelay_on", res(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v))), 0);
+	expect_res("nodelay_get", res(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &got, &len)), 0);
+	expect_res("nodelay_val", got, 1);
+	char buf[8];
+	expect_res("recv", res(recv(fd, buf, sizeof(buf), 0)), -ECONNRESET);
+	v = 0;
+	expect_res("cork_after_read", res(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v))), 0);
 	close(fd);
 }
 

@@ -50,6 +50,7 @@
 	X(reset_recv_4, 3)                                                                                         \
 	X(reset_recv_6, 3)                                                                                         \
 	X(reset_poll_4, 3)                                                                                         \
+	X(reset_options_4, 3)                                                                                      \
 	X(rcvtimeo_4, 3)                                                                                           \
 	X(sndtimeo_4, 10)                                                                                          \
 	/* case-opts.c */                                                                                          \
