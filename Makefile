@@ -24,13 +24,13 @@ RUN_SRC  := $(wildcard src/run/*.c)
 CTL_SRC  := $(wildcard src/ctl/*.c)
 HDRS     := $(wildcard include/mwcomms/*.h src/*/*.h)
 
-all: $(B)/mwinsd $(B)/libmwshim.so $(B)/mwrun $(B)/mwctl
+all: $(B)/mwinsd $(B)/libmwshim.so $(B)/mwrun $(B)/mwctl unit
 
 $(B):
 	mkdir -p $(B)
 
 $(B)/mwinsd: $(INS_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SANFL) -Isrc/ins -o $@ $(INS_SRC) $(LIB_SRC) -lsystemd
+	$(CC) $(BASE) $(SANFL) -Isrc/ins -o $@ $(INS_SRC) $(LIB_SRC) -lsystemd -ljansson -lnettle
 
 $(B)/libmwshim.so: $(SHIM_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Isrc/shim -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread
@@ -39,7 +39,18 @@ $(B)/mwrun: $(RUN_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SANFL) -Isrc/run -o $@ $(RUN_SRC) $(LIB_SRC)
 
 $(B)/mwctl: $(CTL_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SANFL) -Isrc/ctl -o $@ $(CTL_SRC) $(LIB_SRC) -ljansson
+	$(CC) $(BASE) $(SANFL) -Isrc/ctl -o $@ $(CTL_SRC) $(LIB_SRC) -ljansson -lpcap
+
+# Unit tests of one module each: tests/unit/test_NAME.c is linked with src/ins/NAME.c (and src/lib), and
+# prints TAP ("ok N - what" / "not ok N - what").  tests/test_unit.py runs them.
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
+
+unit: $(UNIT_BIN)
+
+$(B)/unit/test_%: tests/unit/test_%.c src/ins/%.c $(LIB_SRC) $(HDRS) tests/unit/tap.h
+	@mkdir -p $(B)/unit
+	$(CC) $(BASE) $(SANFL) -Isrc/ins -Itests/unit -o $@ $< src/ins/$*.c $(LIB_SRC) $(UNIT_LIBS_$*)
 
 deps:
 	scripts/deps
@@ -56,4 +67,4 @@ test: check
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps demo check test clean
+.PHONY: all unit deps demo check test clean

@@ -413,8 +413,9 @@ def topo(request):
 
 
 class Ins:
-    def __init__(self, topo):
+    def __init__(self, topo, args=()):
         self.topo = topo
+        self.args = [str(a) for a in args]  # extra mwinsd options (--policy, --ipfix, ...)
         self.id = "test"
         self.registry = Path(tempfile.mkdtemp(prefix="mwreg-"))
         os.chmod(self.registry, 0o755)
@@ -467,7 +468,7 @@ class Ins:
             with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
                 self.proc = subprocess.Popen(
                     ["ip", "netns", "exec", self.topo.ins, str(BUILD / "mwinsd"),
-                     "-r", str(self.registry), "-i", self.id, "--ready-fd", str(w)],
+                     "-r", str(self.registry), "-i", self.id, "--ready-fd", str(w)] + self.args,
                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     pass_fds=(w,), start_new_session=True)
         finally:

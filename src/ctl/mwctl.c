@@ -1,8 +1,9 @@
 /*
  * mwctl.c: mwctl, the command-line interface to mwcomms. main() reads the
  * global options, settles the registry root, and runs one subcommand from the
- * table below. Each subcommand lives in a file of its own (status.c), as in
- * WireGuard's wg.c.
+ * table below. Each subcommand lives in a file of its own (status.c,
+ * flows.c, ...), as in WireGuard's wg.c; those that talk to mwinsd do it
+ * through client.c.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -20,8 +21,18 @@ static const struct {
 	int (*function)(const char *root, int argc, char *argv[]);
 	const char *description;
 } subcommands[] = {
-	{ "status", status_main, "Shows each INS, its health, and the processes attached to it" },
-	{ "help",   help_main,   "Shows this help" },
+	{ "status",     status_main,     "Shows each INS, its health, and the processes attached to it" },
+	{ "flows",      flows_main,      "Lists an INS's live flows, as ss lists sockets" },
+	{ "top",        top_main,        "Shows the busiest flows live, redrawn every second" },
+	{ "events",     events_main,     "Prints an INS's events (JSON lines) as they come" },
+	{ "kill",       kill_main,       "Resets a flow: the program sees ECONNRESET" },
+	{ "block",      block_main,      "Denies new connects and datagrams to an address, net or port" },
+	{ "unblock",    unblock_main,    "Removes a rule added by block, quarantine or throttle --pid" },
+	{ "quarantine", quarantine_main, "Resets a process's flows and denies its new ones" },
+	{ "throttle",   throttle_main,   "Limits a flow's, or a process's, bytes per second" },
+	{ "policy",     policy_main,     "Shows the policy and its rules' hits, or reloads it" },
+	{ "capture",    capture_main,    "Writes the packets of a process's flows to a pcapng file" },
+	{ "help",       help_main,       "Shows this help" },
 };
 
 static void show_usage(FILE *f)
@@ -34,8 +45,10 @@ static void show_usage(FILE *f)
 		MW_REGISTRY_DEFAULT);
 	fprintf(f, "Available subcommands:\n");
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].description);
-	fprintf(f, "\nRun '%s <cmd> --help' for the options of a subcommand.\n", PROG_NAME);
+		fprintf(f, "  %-11s %s\n", subcommands[i].name, subcommands[i].description);
+	fprintf(f, "\nAll but status and help talk to one INS: '-i ID' names it; without it, the only\n"
+		   "INS running is used.\n");
+	fprintf(f, "Run '%s <cmd> --help' for the options of a subcommand.\n", PROG_NAME);
 }
 
 static int help_main(const char *root, int argc, char *argv[])

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1013,4 +1014,33 @@ void registry_free(struct registry *reg)
 	reg->ins = NULL;
 	reg->clients = NULL;
 	reg->n_ins = reg->n_clients = 0;
+}
+
+int registry_value_read(const char *root, const char *id, const char *name, char *buf, size_t size,
+			char *why, size_t whylen)
+{
+	struct reg_errors errs = { 0 };
+	char path[PATH_MAX];
+	int fd, err;
+
+	if (!id_valid(id)) {
+		snprintf(why, whylen, "not a valid instance id");
+		return -EINVAL;
+	}
+	if (snprintf(path, sizeof(path), "%s/ins/%s", root, id) >= (int)sizeof(path)) {
+		snprintf(why, whylen, "path too long");
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(why, whylen, "ins/%s: %s", id, strerror(-err));
+		return err;
+	}
+	err = value_read(fd, name, buf, size, NULL, &errs);
+	close(fd);
+	if (err)
+		snprintf(why, whylen, "%s", errs.n ? errs.v[0].text : strerror(-err));
+	errors_free(&errs);
+	return err;
 }

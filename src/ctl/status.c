@@ -31,14 +31,6 @@
  */
 #define STATUS_HEARTBEAT_SKEW_MS 1000
 
-/* What status concludes about one instance. */
-struct health {
-	bool alive;
-	bool has_age;
-	int64_t age_ms;
-	char reason[128];                     /* why it is not alive */
-};
-
 /* Column layout of the instance table. Values wider than a column push the rest right. */
 #define STATUS_ROW "%-16s %-8s %-6s %-10s %-8s %-8s %-12s %-12s %s\n"
 #define STATUS_CLIENT_ROW "    %-8s %-8s %s\n"
@@ -67,7 +59,7 @@ static int heartbeat_age(const struct timespec *mtime, const struct timespec *no
 }
 
 /* This function can't fail; what it cannot know makes the instance not alive. */
-static void status_health(const struct reg_instance *in, const struct timespec *now,
+void status_health(const struct reg_instance *in, const struct timespec *now,
 			  struct health *h)
 {
 	memset(h, 0, sizeof(*h));

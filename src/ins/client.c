@@ -62,6 +62,7 @@ void client_reap(void)
 		}
 		if (c->pidfd >= 0)
 			close(c->pidfd);
+		proc_put(c->proc);
 		close(c->ev.fd);
 		free(c);
 	}
@@ -183,6 +184,7 @@ static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)c->pid);
 	n = readlink(path, c->exe, sizeof(c->exe) - 1);
 	c->exe[n > 0 ? n : 0] = 0;
+	c->proc = proc_get(c->pid, c->uid, c->gid, c->pidfd);
 	registry_client_add(c);
 	fd = dup(c->group->memfd);
 	if (fd < 0) {

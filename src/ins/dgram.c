@@ -61,6 +61,12 @@ static int dgram_out(struct ins_sock *s, const struct mw_addr *dst, const char *
 		return -errno;
 	s->bytes_out += (uint64_t)n;
 	ins.bytes_out += (uint64_t)n;
+	{
+		struct ins_flow *f = flow_udp(s, dst->family ? dst : &s->peer, true);
+
+		if (f)
+			flow_bytes(f, true, (uint64_t)n);
+	}
 	if (!s->local.port) {
 		/* The first send bound the socket: the program may ask for its port now. */
 		socklen_t l = sizeof(ss);
@@ -129,6 +135,16 @@ static bool dgram_up(struct ins_sock *s)
 			dgram_post_error(s, EDESTADDRREQ);
 			continue;
 		}
+		{
+			const struct mw_addr *d = to.family ? &to : &s->peer;
+
+			/* A new destination asks the policy first (the shim asked already, with DGRAM_CHECK, but a
+			 * rule may have come since, or the program may not use the shim's path). */
+			if (!flow_udp_find(s, d) && (err = enforce_udp_send(s, d)) < 0) {
+				dgram_post_error(s, -err);
+				continue;
+			}
+		}
 		err = dgram_out(s, &to, data, len);
 		if (err == -EAGAIN) {
 			s->up.buf = malloc(len + 1);
@@ -184,6 +200,12 @@ static void dgram_down(struct ins_sock *s)
 		}
 		s->bytes_in += (uint64_t)n;
 		ins.bytes_in += (uint64_t)n;
+		{
+			struct ins_flow *f = flow_udp(s, &h.addr, false);
+
+			if (f)
+				flow_bytes(f, false, (uint64_t)n);
+		}
 	}
 	/* Budget spent: come back on the next loop iteration. */
 	if (list_empty(&s->runq))

@@ -23,8 +23,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "mwcomms/page.h"
 #include "mwcomms/proto.h"
+#include "policy.h"
 
 /* One epoll registration.  data.ptr points at it; fn is called with the epoll events. */
 struct ins_ev {
@@ -71,6 +74,29 @@ struct ins_group {
 	uint32_t max_socks;     /* this group's share of mwinsd's descriptors (see ins.max_socks) */
 };
 
+/* A token bucket: rate bytes per second, at most a tenth of a second's worth saved up. */
+struct ins_bucket {
+	uint64_t rate;   /* 0: no limit */
+	uint64_t tokens;
+	uint64_t last_ms;
+};
+
+/* One process as mwinsd saw it when it attached: read from the kernel (SO_PEERCRED, /proc), never taken from
+ * what the process says.  Shared by its sockets and flows, which may outlive its control connection. */
+struct ins_proc {
+	uint32_t refs;
+	pid_t pid, ppid;
+	uid_t uid;
+	gid_t gid;
+	char exe[256];
+	char comm[20];
+	char *argv;      /* argc strings, each NUL-terminated, back to back */
+	uint32_t argc;
+	struct ins_bucket bucket; /* throttle over all its flows (per=program) */
+};
+
+struct ins_flow;
+
 /* A response waiting for room in the client's socket. */
 struct ins_rsp_q {
 	struct mw_rsp rsp;
@@ -87,6 +113,7 @@ struct ins_client {
 	struct ins_group *group; /* NULL until HELLO */
 	uint64_t netns;         /* its network namespace, learnt when it connected */
 	char exe[256];
+	struct ins_proc *proc;  /* its identity, from HELLO on */
 	struct ins_rsp_q *q;    /* ring of responses the socket had no room for */
 	uint32_t q_head, q_len, q_cap;
 	bool dead;              /* protocol violation or hangup: freed at the end of the loop iteration */
@@ -151,11 +178,45 @@ struct ins_sock {
 	int held_fd;
 	struct mw_accept held_msg;
 
+	/* telemetry: the TCP connection's flow, or a UDP socket's flows (one per remote address) */
+	struct ins_proc *proc;     /* the program it belongs to (an accepted socket: the listener's) */
+	struct ins_flow *flow;
+	struct list uflows;
+	uint32_t nuflows;
+	uint32_t calls;            /* control calls before the flow existed (bind, setsockopt...) */
+	struct list throttled;     /* in ins.throttled while a bucket holds it back */
+
 	struct list runq;          /* in ins.runq while it has work left over from its budget */
 	struct list zlink;         /* in ins.zombies while finished but maybe still held by the program */
 	bool zombie;
 	bool close_hinted;         /* a MW_CMD_CLOSE came for it: no need to keep it once finished */
 	bool dead;
+};
+
+/* One connection (TCP) or one socket's traffic with one remote address (UDP), as docs/telemetry.md describes
+ * it.  "orig" is the side that started it: the program for an outbound flow, the peer for an inbound one. */
+struct ins_flow {
+	struct list link;          /* in ins.flows */
+	struct list slink;         /* UDP: in its socket's uflows */
+	struct ins_sock *sock;     /* NULL once the socket is gone (the flow ends with it) */
+	struct ins_proc *proc;     /* a reference */
+	char uid[20];
+	char community_id[32];
+	uint8_t proto;             /* IPPROTO_TCP, IPPROTO_UDP */
+	bool outbound;
+	struct mw_addr orig, resp;
+	uint64_t start_ms, last_ms, update_ms, ipfix_ms;
+	uint64_t orig_bytes, resp_bytes, orig_ops, resp_ops;
+	uint64_t x_bytes, x_rbytes, x_ops, x_rops; /* what IPFIX has already reported */
+	uint32_t calls;
+	char history[24];
+	uint8_t hlen;
+	bool established, fin_orig, fin_resp, rst_orig, rst_resp, killed;
+	uint16_t tcp_flags;
+	uint8_t action;            /* enum pol_action: allow, deny or kill */
+	bool monitor, logged;
+	char rule[48];
+	struct ins_bucket bucket;  /* per=flow throttle */
 };
 
 struct ins_cfg {
@@ -165,6 +226,13 @@ struct ins_cfg {
 	bool report;
 	int verbose;
 	uint32_t nslots;
+	char policy[256];       /* --policy FILE, "" for none */
+	char event_log[256];    /* --event-log FILE */
+	uint64_t event_log_size;
+	uint32_t event_log_keep;
+	char ipfix[128];        /* --ipfix HOST:PORT */
+	uint32_t ipfix_domain, ipfix_pen;
+	char metrics[128];      /* --metrics ADDR:PORT */
 };
 
 struct ins {
@@ -185,6 +253,21 @@ struct ins {
 	 * eighth), one namespace half of the client connections, so that no program can starve the others. */
 	uint32_t max_socks, max_clients;
 	bool quit;
+
+	/* telemetry and policy */
+	struct list flows, throttled;
+	uint32_t nflows;
+	uint64_t flows_total, events_seq;
+	struct policy *pol_file, *pol_rt;
+	struct ipfix_exporter *ipfix;
+	struct ins_ev ev_throttle;
+	bool throttle_armed;
+	struct ins_counters {
+		uint64_t flows_ended, denied, killed, throttled_ms;
+		uint64_t events, events_dropped;
+		uint64_t policy_loads, policy_errors, actions;
+		uint64_t connects, accepts;
+	} n;
 };
 
 extern struct ins ins;
@@ -251,6 +334,108 @@ void dgram_real_event(struct ins_ev *ev, uint32_t events);
 void dgram_pump(struct ins_sock *s);
 /* Post err (a send or ICMP error) so that the program's next call reports it, and wake a blocked receive. */
 void dgram_post_error(struct ins_sock *s, int err);
+
+/* proc.c: process identity */
+/* Read pid's identity now (checked against pid reuse with pidfd if >= 0).  NULL on ENOMEM (logged). */
+struct ins_proc *proc_get(pid_t pid, uid_t uid, gid_t gid, int pidfd);
+struct ins_proc *proc_ref(struct ins_proc *p);
+void proc_put(struct ins_proc *p);
+
+/* flow.c: the connection records */
+/* A new flow of s (TCP: it becomes s->flow; UDP: one of s->uflows).  NULL on ENOMEM. */
+struct ins_flow *flow_new(struct ins_sock *s, uint8_t proto, bool outbound, const struct mw_addr *orig,
+			  const struct mw_addr *resp);
+/* The UDP flow of s with this remote address, made if there is none (outbound says who spoke first). */
+struct ins_flow *flow_udp(struct ins_sock *s, const struct mw_addr *remote, bool outbound);
+struct ins_flow *flow_udp_find(struct ins_sock *s, const struct mw_addr *remote);
+void flow_hist(struct ins_flow *f, char op);
+/* Bytes the relay moved: up = program -> network. */
+void flow_bytes(struct ins_flow *f, bool up, uint64_t n);
+void flow_event(struct ins_flow *f, const char *type);
+/* The flow is over: emit closed (or killed/denied), export it, free it. err: 0 or the errno behind it. */
+void flow_end(struct ins_flow *f, const char *reason, int err);
+/* A flow refused by policy before it existed: one "denied" event with the record. */
+void flow_denied(struct ins_sock *s, uint8_t proto, bool outbound, const struct mw_addr *local,
+		 const struct mw_addr *remote, const struct pol_verdict *v, int err);
+/* End the flows of a socket that is going away. */
+void flow_sock_gone(struct ins_sock *s);
+struct ins_flow *flow_find(const char *uid);
+/* Every second: updates, IPFIX active reports, idle UDP flows. */
+void flow_tick(uint64_t now_ms);
+/* The flow as JSON (a new reference); live flows say "state" and "age" too. */
+json_t *flow_json(const struct ins_flow *f, uint64_t now_ms);
+void flow_shutdown(void); /* mwinsd exits: end every flow ("ins_exit") */
+/* What the relay saw, in the flow's terms: */
+void flow_fin(struct ins_sock *s, bool up);     /* a FIN: the program's (up) or the peer's */
+void flow_established(struct ins_sock *s);
+void flow_failed(struct ins_sock *s, int err);  /* the network ended it (or a kill did): the flow ends now */
+void flow_prog_reset(struct ins_sock *s);       /* the program closed with bytes unread: we reset */
+
+/* enforce.c: policy decisions, kills and throttles */
+int enforce_init(void);             /* loads --policy, if any */
+int enforce_reload(char *err, size_t errlen);
+/* Decide op for s.  Fills v; returns 0 to go ahead, or the negative errno the program sees. */
+int enforce_check(struct ins_sock *s, enum pol_op op, const struct mw_addr *local, const struct mw_addr *remote,
+		  struct pol_verdict *v);
+/* Apply the verdict's marks (log, throttle, kill on establish) to a new flow. */
+void enforce_flow_start(struct ins_flow *f, const struct pol_verdict *v);
+/* Reset the flow: the peer gets a RST, the program ECONNRESET.  why: "mwctl", "rule", "quarantine". */
+void enforce_kill(struct ins_flow *f, const char *why);
+/* How many bytes s may move now in direction up (SIZE_MAX: unlimited); 0 puts it on the wait list. */
+size_t enforce_allowance(struct ins_sock *s, bool up);
+void enforce_used(struct ins_sock *s, bool up, size_t n);
+void enforce_tick(uint64_t now_ms);
+/* After establishment: a flow a kill rule matched is reset now. */
+void enforce_kill_rule(struct ins_sock *s);
+/* An inbound connection on a listener: 0 and a flow, or the errno to refuse it with (the caller resets). */
+int enforce_accept(struct ins_sock *c);
+/* A datagram to a destination s has no flow with yet: 0 and a new flow, or the errno (EPERM) to post. */
+int enforce_udp_send(struct ins_sock *s, const struct mw_addr *dst);
+
+/* events.c: the event stream, the event log, and where every event goes */
+int events_init(void);
+bool events_wanted(void);           /* false: nobody listens, do not even build the event */
+/* Emit obj (consumed) as event type. */
+void events_emit(const char *type, json_t *obj);
+
+/* conn.c: the small line-oriented servers (control API, event stream, metrics) */
+struct ins_conn;
+struct ins_conn_ops {
+	/* A complete line (NUL-terminated, without its newline); return <0 to close the connection. */
+	int (*line)(struct ins_conn *c, char *line, size_t len);
+	void (*gone)(struct ins_conn *c);
+	size_t max_out;             /* output beyond this is dropped and counted */
+	size_t max_line;
+};
+struct ins_conn {
+	struct ins_ev ev;
+	struct list link;
+	const struct ins_conn_ops *ops;
+	uid_t uid;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_off, out_len, out_cap;
+	uint64_t dropped;           /* output lines that did not fit */
+	bool close_after_flush, dead, want_out;
+	void *priv;
+};
+/* Listen on an AF_UNIX stream socket at path (mode 0600) or, if path has no '/', on TCP ADDR:PORT. */
+int conn_listen(const char *where, const struct ins_conn_ops *ops, struct list *conns);
+/* Queue bytes; returns -ENOBUFS (counted in c->dropped) if they do not fit. */
+int conn_write(struct ins_conn *c, const char *buf, size_t len);
+void conn_close(struct ins_conn *c);
+void conn_finish(struct ins_conn *c); /* close once what is queued has gone */
+void conn_reap(void);
+void conn_shutdown(void); /* mwinsd exits: every listener and connection goes */
+
+/* ctl.c: the control API */
+int ctl_init(void);
+
+/* metrics.c */
+int metrics_init(void);
+/* The Prometheus text into buf (malloc'ed, *len). */
+char *metrics_text(size_t *len);
 
 /* registry.c */
 int registry_prepare(void); /* creates the instance's directory and names the rendezvous socket */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ins.h"
+#include "ipfix.h"
 #include "mwlib.h"
 
 struct ins ins;
@@ -60,6 +61,8 @@ static void on_timer(struct ins_ev *ev, uint32_t events)
 		return;
 	ins.heartbeat += ticks;
 	registry_tick();
+	flow_tick(ins_now_ms());
+	enforce_tick(ins_now_ms());
 	/* The watchdog is fed from the loop itself, with the heartbeat: a stalled loop starves both. */
 	sd_notify(0, "WATCHDOG=1");
 }
@@ -70,20 +73,45 @@ static void on_signal(struct ins_ev *ev, uint32_t events)
 
 	(void)events;
 	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			ins.quit = true;
+		} else if (si.ssi_signo == SIGHUP) {
+			char err[512];
+
+			if (enforce_reload(err, sizeof(err)) < 0 && ins.cfg.policy[0])
+				ins_log(0, "SIGHUP: %s", err);
+		}
 	}
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mwinsd [-r DIR] [-i ID] [--ready-fd N] [--report] [-v]\n"
-		   "  -r, --registry DIR  registry root (default $MWCOMMS_REGISTRY or %s)\n"
-		   "  -i, --id ID         instance id (default ins-PID)\n"
-		   "      --ready-fd N    write a line to fd N once serving\n"
-		   "      --report        print every connection seen to stderr when it ends\n"
-		   "  -v, --verbose       log more (repeat for more)\n",
-		MW_REGISTRY_DEFAULT);
+	fprintf(f, "usage: mwinsd [-r DIR] [-i ID] [--policy FILE] [--event-log FILE] [--ipfix HOST:PORT]\n"
+		   "              [--metrics ADDR:PORT] [--ready-fd N] [--report] [-v]\n"
+		   "  -r, --registry DIR       registry root (default $MWCOMMS_REGISTRY or %s)\n"
+		   "  -i, --id ID              instance id (default ins-PID)\n"
+		   "      --policy FILE        rules file (docs/telemetry.md), reloaded on SIGHUP\n"
+		   "      --event-log FILE     append every event to FILE as JSON lines\n"
+		   "      --event-log-size N   rotate the event log at N bytes (default 64M; K, M, G)\n"
+		   "      --event-log-keep N   keep N rotated logs (default 5)\n"
+		   "      --ipfix HOST:PORT    export flows as IPFIX over UDP to a collector\n"
+		   "      --ipfix-domain N     observation domain id (default 1)\n"
+		   "      --ipfix-pen N        enterprise number of mwcomms' own elements (default %u)\n"
+		   "      --metrics ADDR:PORT  serve Prometheus metrics on GET /metrics\n"
+		   "      --ready-fd N         write a line to fd N once serving\n"
+		   "      --report             print every connection seen to stderr when it ends\n"
+		   "  -v, --verbose            log more (repeat for more)\n",
+		MW_REGISTRY_DEFAULT, IPFIX_PEN_DEFAULT);
+}
+
+static int opt_path(char *dst, size_t cap, const char *arg, const char *opt)
+{
+	if (!arg[0] || strlen(arg) >= cap) {
+		fprintf(stderr, "mwinsd: bad %s '%s'\n", opt, arg);
+		return -EINVAL;
+	}
+	strcpy(dst, arg);
+	return 0;
 }
 
 static int parse_args(int argc, char **argv)
@@ -92,6 +120,10 @@ static int parse_args(int argc, char **argv)
 		{ "registry", required_argument, NULL, 'r' }, { "id", required_argument, NULL, 'i' },
 		{ "ready-fd", required_argument, NULL, 'R' }, { "report", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },        { "help", no_argument, NULL, 'h' },
+		{ "policy", required_argument, NULL, 'P' },   { "event-log", required_argument, NULL, 'E' },
+		{ "event-log-size", required_argument, NULL, 'S' }, { "event-log-keep", required_argument, NULL, 'K' },
+		{ "ipfix", required_argument, NULL, 'X' },    { "ipfix-domain", required_argument, NULL, 'D' },
+		{ "ipfix-pen", required_argument, NULL, 'N' }, { "metrics", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -100,6 +132,10 @@ static int parse_args(int argc, char **argv)
 	snprintf(ins.cfg.id, sizeof(ins.cfg.id), "ins-%d", (int)getpid());
 	ins.cfg.ready_fd = -1;
 	ins.cfg.nslots = 16384;
+	ins.cfg.event_log_size = 64u << 20;
+	ins.cfg.event_log_keep = 5;
+	ins.cfg.ipfix_domain = 1;
+	ins.cfg.ipfix_pen = IPFIX_PEN_DEFAULT;
 	while ((c = getopt_long(argc, argv, "r:i:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -130,6 +166,42 @@ static int parse_args(int argc, char **argv)
 		}
 		case 'p':
 			ins.cfg.report = true;
+			break;
+		case 'P':
+			if (opt_path(ins.cfg.policy, sizeof(ins.cfg.policy), optarg, "--policy") < 0)
+				return -EINVAL;
+			break;
+		case 'E':
+			if (opt_path(ins.cfg.event_log, sizeof(ins.cfg.event_log), optarg, "--event-log") < 0)
+				return -EINVAL;
+			break;
+		case 'S':
+			if (pol_parse_rate(optarg, &ins.cfg.event_log_size) < 0 || ins.cfg.event_log_size < 4096) {
+				fprintf(stderr, "mwinsd: bad --event-log-size '%s' (at least 4K)\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'K':
+		case 'D':
+		case 'N': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || !*optarg || v > (c == 'K' ? 100UL : 0xffffffffUL)) {
+				fprintf(stderr, "mwinsd: bad number '%s'\n", optarg);
+				return -EINVAL;
+			}
+			*(c == 'K' ? &ins.cfg.event_log_keep : c == 'D' ? &ins.cfg.ipfix_domain : &ins.cfg.ipfix_pen) =
+				(uint32_t)v;
+			break;
+		}
+		case 'X':
+		case 'M':
+			if (strlen(optarg) >= sizeof(ins.cfg.ipfix) || !strchr(optarg, ':')) {
+				fprintf(stderr, "mwinsd: bad address '%s': HOST:PORT\n", optarg);
+				return -EINVAL;
+			}
+			strcpy(c == 'X' ? ins.cfg.ipfix : ins.cfg.metrics, optarg);
 			break;
 		case 'v':
 			ins.cfg.verbose++;
@@ -167,11 +239,37 @@ static int setup_loop(void)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	return ins_ev_add(&ins.ev_signal, fd, EPOLLIN, on_signal);
+}
+
+/* Policy, event stream and log, control API, IPFIX, metrics: everything that watches and acts on flows. */
+static int telemetry_init(void)
+{
+	char msg[512];
+	int err = enforce_init();
+
+	if (!err)
+		err = events_init();
+	if (!err)
+		err = ctl_init();
+	if (!err && ins.cfg.metrics[0]) {
+		err = metrics_init();
+		if (err)
+			fprintf(stderr, "mwinsd: --metrics %s: %s\n", ins.cfg.metrics, strerror(-err));
+	}
+	if (!err && ins.cfg.ipfix[0]) {
+		ins.ipfix = ipfix_open(ins.cfg.ipfix, ins.cfg.ipfix_domain, ins.cfg.ipfix_pen, msg, sizeof(msg));
+		if (!ins.ipfix) {
+			fprintf(stderr, "mwinsd: --ipfix %s: %s\n", ins.cfg.ipfix, msg);
+			err = -EINVAL;
+		}
+	}
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -198,6 +296,8 @@ int main(int argc, char **argv)
 	list_init(&ins.clients);
 	list_init(&ins.runq);
 	list_init(&ins.zombies);
+	list_init(&ins.flows);
+	list_init(&ins.throttled);
 	if (parse_args(argc, argv) < 0)
 		return 2;
 	err = setup_loop();
@@ -205,6 +305,8 @@ int main(int argc, char **argv)
 		err = registry_prepare();
 	if (!err)
 		err = client_listen_init();
+	if (!err)
+		err = telemetry_init();
 	if (!err)
 		err = registry_publish();
 	if (err) {
@@ -236,8 +338,15 @@ int main(int argc, char **argv)
 		/* Objects die here, never inside a handler: a later event of this batch may still name them. */
 		sock_reap();
 		client_reap();
+		conn_reap();
 	}
 	sd_notify(0, "STOPPING=1");
+	flow_shutdown();
+	if (ins.ipfix)
+		ipfix_close(ins.ipfix);
+	conn_shutdown();
+	policy_free(ins.pol_file);
+	policy_free(ins.pol_rt);
 	if (ins.cfg.report)
 		sock_report_all();
 	registry_remove();

@@ -59,6 +59,8 @@ void relay_want_out(struct ins_sock *s, bool real, bool on)
 
 static void account(struct ins_sock *s, bool up, size_t n)
 {
+	if (s->flow)
+		flow_bytes(s->flow, up, n);
 	if (up) {
 		s->bytes_out += n;
 		ins.bytes_out += n;
@@ -134,16 +136,22 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 				}
 				shutdown(dst, SHUT_WR);
 				d->shut = true;
+				flow_fin(s, up);
 			}
 			return PUMP_DONE;
 		}
-		n = recv(src, scratch, sizeof(scratch), MSG_DONTWAIT);
+		size_t want = enforce_allowance(s, up);
+
+		if (!want)
+			return PUMP_BLOCKED; /* the throttle's timer pumps it again */
+		n = recv(src, scratch, want < sizeof(scratch) ? want : sizeof(scratch), MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				return PUMP_BLOCKED;
 			*err = errno;
 			return PUMP_ERR_SRC;
 		}
+		enforce_used(s, up, (size_t)n);
 		if (n == 0) {
 			d->eof = true;
 			continue;
@@ -186,6 +194,7 @@ void relay_fail(struct ins_sock *s, int err)
 	char a[64];
 
 	ins_log(2, "socket %#x to %s: %s", s->id, sock_addr_str(&s->peer, a, sizeof(a)), strerror(err));
+	flow_failed(s, err);
 	if (s->waiter) {
 		/* A blocking connect: the error is the call's return value, not a pending error, and the socket
 		 * may be connected again, as a kernel socket may. */
@@ -232,6 +241,7 @@ void relay_connected(struct ins_sock *s)
 	relay_want_out(s, true, false); /* it was there for the connect's answer */
 	if (getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
 		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
+	flow_established(s);
 	group_rec_publish(s, MW_SS_CONNECTED, -1);
 	if (s->waiter) {
 		struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->waiter_req,
@@ -241,6 +251,7 @@ void relay_connected(struct ins_sock *s)
 		s->waiter = NULL;
 	}
 	relay_connect_undo_fill(s);
+	enforce_kill_rule(s);
 }
 
 void relay_connect_undo_fill(struct ins_sock *s)
@@ -282,6 +293,7 @@ static void listener_pump(struct ins_sock *s)
 				return;
 			}
 			relay_start(c);
+			enforce_kill_rule(c);
 		}
 		fd = accept4(s->real, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -311,10 +323,20 @@ static void listener_pump(struct ins_sock *s)
 		}
 		c->prog_ino = st.st_ino;
 		c->state = INS_CONNECTED;
+		c->proc = proc_ref(s->proc);
 		mw_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss, len);
 		len = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
 			mw_addr_from_sockaddr(&c->local, (struct sockaddr *)&ss, len);
+		if (enforce_accept(c) < 0) {
+			/* Refused: the peer gets a reset, and the program never sees the connection. */
+			struct linger lg = { 1, 0 };
+
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			sock_free_deferred(c);
+			close(sv[0]);
+			continue;
+		}
 		group_rec_publish(c, MW_SS_CONNECTED, -1);
 		s->held = c;
 		s->held_fd = sv[0];
@@ -360,6 +382,7 @@ void relay_pump(struct ins_sock *s)
 		struct linger lg = { 1, 0 };
 
 		setsockopt(s->real, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		flow_prog_reset(s);
 		sock_free_deferred(s);
 		return;
 	}

@@ -72,6 +72,8 @@ struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
 	s->t_start_ms = ins_now_ms();
 	list_init(&s->runq);
 	list_init(&s->zlink);
+	list_init(&s->uflows);
+	list_init(&s->throttled);
 	ins.nsocks++;
 	return s;
 }
@@ -175,6 +177,10 @@ void sock_free_deferred(struct ins_sock *s)
 static void sock_destroy(struct ins_sock *s)
 {
 	sock_report(s);
+	flow_sock_gone(s);
+	if (!list_empty(&s->throttled))
+		list_del(&s->throttled);
+	proc_put(s->proc);
 	if (s->owner)
 		s->owner->nsocks--;
 	/* The record outlives the socket, marked closed, until its slot is reused: a program that still holds
@@ -269,6 +275,7 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 	}
 	s->creator = c->pid;
 	s->owner = c;
+	s->proc = proc_ref(c->proc);
 	c->nsocks++;
 	s->dgram = dgram;
 	err = carrier_pair(s, dgram ? SOCK_SEQPACKET : SOCK_STREAM, &car, rfd);
@@ -299,13 +306,17 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 static int cmd_bind(struct ins_sock *s, const struct mw_req *q)
 {
 	struct sockaddr_storage ss;
-	int len;
+	struct pol_verdict v;
+	int len, err;
 
 	if (q->u.addr.family != s->domain)
 		return q->u.addr.family == AF_INET || q->u.addr.family == AF_INET6 ? -EINVAL : -EAFNOSUPPORT;
 	len = mw_addr_to_sockaddr(&q->u.addr, &ss);
 	if (len < 0)
 		return len;
+	/* A bind to a chosen port is a server getting ready: the policy's "listen".  Port 0 is any client's. */
+	if (q->u.addr.port && (err = enforce_check(s, POL_OP_LISTEN, &q->u.addr, NULL, &v)) < 0)
+		return err;
 	if (bind(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
 		return -errno;
 	sock_update_local(s);
@@ -321,6 +332,14 @@ static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int *rfd)
 		return -EOPNOTSUPP;
 	if (s->state != INS_OPEN && s->state != INS_LISTENING)
 		return -EINVAL;
+	if (s->state == INS_OPEN) {
+		struct pol_verdict v;
+
+		sock_update_local(s);
+		err = enforce_check(s, POL_OP_LISTEN, &s->local, NULL, &v);
+		if (err)
+			return err;
+	}
 	if (listen(s->real, backlog) < 0)
 		return -errno;
 	if (s->state == INS_LISTENING)
@@ -367,6 +386,13 @@ static int cmd_connect_dgram(struct ins_sock *s, const struct mw_req *q)
 		if (len < 0)
 			return len;
 	}
+	if (a->family) {
+		struct pol_verdict v;
+		int err = enforce_check(s, POL_OP_SEND, &s->local, a, &v);
+
+		if (err)
+			return err;
+	}
 	if (connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
 		return -errno;
 	s->peer = *a;
@@ -382,6 +408,7 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 	const struct mw_connect_args *a = &q->u.connect;
 	bool nonblock = a->flags & MW_CONNECT_NONBLOCK;
 	struct sockaddr_storage ss;
+	struct pol_verdict v;
 	int len, err;
 
 	if (s->dgram)
@@ -412,8 +439,28 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 		s->fill = a->fill;
 		s->sndbuf = a->sndbuf;
 	}
+	sock_update_local(s);
+	err = enforce_check(s, POL_OP_CONNECT, &s->local, &a->addr, &v);
+	if (err) {
+		/* Refused as a firewall's REJECT refuses: at once, and the socket stays usable. */
+		relay_connect_undo_fill(s);
+		return err;
+	}
 	s->peer = a->addr;
 	err = connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
+	ins.n.connects++;
+	if (err == -EINPROGRESS || !err) {
+		struct ins_flow *f;
+
+		sock_update_local(s);
+		f = flow_new(s, IPPROTO_TCP, true, &s->local, &s->peer);
+		if (f) {
+			flow_hist(f, 'C');
+			f->tcp_flags = 0x02;
+			enforce_flow_start(f, &v);
+			flow_event(f, "attempt");
+		}
+	}
 	if (err == -EINPROGRESS) {
 		/* The kernel has chosen the local port already; the program may ask for it now. */
 		sock_update_local(s);
@@ -575,6 +622,10 @@ static int cmd_dgram_check(struct ins_sock *s, const struct mw_req *q)
 	if (connect(scratch, (struct sockaddr *)&ss, (socklen_t)len) < 0)
 		err = -errno;
 	close(scratch);
+	/* The kernel would send it: now the policy.  An allowed destination gets its flow here, so the relay
+	 * does not ask again when the datagram follows. */
+	if (!err && !flow_udp_find(s, &q->u.addr))
+		err = enforce_udp_send(s, &q->u.addr);
 	return err;
 }
 
@@ -653,6 +704,9 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 			r->ret = -EBADF;
 			return;
 		}
+		s->calls++;
+		if (s->flow)
+			s->flow->calls++;
 		break;
 	default:
 		break;
