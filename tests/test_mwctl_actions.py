@@ -897,7 +897,7 @@ def test_top_in_tmux(topo, ins, world):
         assert any(uid in line and f"{pid}/python3" in line for line in screen.splitlines()), screen
         subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True, timeout=10)
         deadline = time.monotonic() + 5
-        while "EXIT=" not in pane():
+        while "EXIT=" not in pane() or "icanon" not in pane():  # stty's report comes a moment after
             assert time.monotonic() < deadline, f"top did not quit on 'q':\n{pane()}"
             time.sleep(0.1)
         screen = pane()
