@@ -1,7 +1,8 @@
 /*
  * mwrun.c: run a command with no network of its own.  The command gets a fresh network namespace with only
  * loopback, and the shim preloaded, so its TCP sockets reach the network through an INS and nothing else.
- * If the namespace can't be made, the command does not run: isolation fails closed.
+ * If the namespace can't be made, the command does not run: isolation fails closed.  Run by a user who is
+ * not root (or with --userns), the namespaces are made inside a user namespace of their own (userns.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +37,8 @@ static void forward(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mwrun [options] -- CMD [ARGS...]\n"
-		   "  -r, --registry DIR  registry root (default $MWCOMMS_REGISTRY or %s)\n"
+		   "  -r, --registry DIR  registry root (default $MWCOMMS_REGISTRY, else %s as root; for other\n"
+		   "                      users $XDG_RUNTIME_DIR/mwcomms, else /tmp/mwcomms-UID, kept mode 0700)\n"
 		   "  -s, --sock PATH     attach to the INS at this rendezvous socket\n"
 		   "      --embedded      always start an embedded mwinsd for this command\n"
 		   "      --report        print what the embedded mwinsd saw when the command ends\n"
@@ -48,9 +50,15 @@ static void usage(FILE *f)
 		   "                      namespace carries glibc's queries (which no preload can see) through mwinsd\n"
 		   "      --no-dns        no forwarder: CMD sees the host's resolv.conf, and only programs that make\n"
 		   "                      their own DNS sockets (dig, c-ares) can resolve, through mwinsd\n"
+		   "      --userns        make CMD's namespaces inside a new user namespace in which only your uid\n"
+		   "                      and gid are mapped, each to itself: CMD runs as you, not as root inside,\n"
+		   "                      and mwrun needs no privilege.  On by default when mwrun is not run as root.\n"
+		   "                      Needs user namespaces: if sysctl user.max_user_namespaces is 0 (or\n"
+		   "                      kernel.unprivileged_userns_clone is 0, where it exists), mwrun names the\n"
+		   "                      sysctl to change, exits %d and does not run CMD\n"
 		   "  -v, --verbose       say which INS is used\n"
 		   "Exit status: CMD's; 128+N if it died of signal N; %d if mwrun itself failed.\n",
-		MW_REGISTRY_DEFAULT, MW_DNS_MAX, EXIT_MWRUN);
+		MW_REGISTRY_DEFAULT, MW_DNS_MAX, EXIT_MWRUN, EXIT_MWRUN);
 }
 
 static int loopback_up(void)
@@ -95,14 +103,22 @@ static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv,
 	int err;
 	char c;
 
-	if (unshare(CLONE_NEWNET) < 0) {
+	if (cfg->userns) {
+		/* From here on this process holds every capability in its new user namespace (and none
+		 * outside it), enough for what follows; the exec below gives them up (userns.c). */
+		if (userns_enter() < 0)
+			_exit(EXIT_MWRUN);
+	} else if (unshare(CLONE_NEWNET) < 0) {
 		fprintf(stderr, "mwrun: cannot give the command a network namespace of its own: %s%s\n",
-			strerror(errno), errno == EPERM ? " (mwrun needs CAP_SYS_ADMIN: run it as root)" : "");
+			strerror(errno), errno == EPERM ? " (mwrun needs CAP_SYS_ADMIN: run it as root, or with "
+							  "--userns)" : "");
 		_exit(EXIT_MWRUN);
 	}
 	err = loopback_up();
 	if (err) {
 		fprintf(stderr, "mwrun: cannot bring up loopback: %s\n", strerror(-err));
+		if (cfg->userns)
+			userns_explain(err);
 		_exit(EXIT_MWRUN);
 	}
 	err = dns_local_routes(cfg);
@@ -111,8 +127,12 @@ static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv,
 			strerror(-err));
 		_exit(EXIT_MWRUN);
 	}
-	if (dns_apply(cfg) < 0)
+	err = dns_apply(cfg);
+	if (err) {
+		if (cfg->userns)
+			userns_explain(err);
 		_exit(EXIT_MWRUN);
+	}
 	shim_env(cfg, sock);
 	if (ready_w >= 0) {
 		if (write(ready_w, "r", 1) != 1)
@@ -133,7 +153,7 @@ static pid_t forwarder_start(const struct run_cfg *cfg, const char *sock, pid_t 
 {
 	char path[64], exe[600], fd0[16];
 	char *args[4 + MW_DNS_MAX];
-	int st[2], nsfd, err, i;
+	int st[2], nsfd, userfd = -1, err, i;
 	pid_t pid, parent = getpid();
 	ssize_t n;
 
@@ -159,6 +179,28 @@ static pid_t forwarder_start(const struct run_cfg *cfg, const char *sock, pid_t 
 		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)cmd);
 		nsfd = open(path, O_RDONLY | O_CLOEXEC);
 		err = nsfd < 0 ? -errno : 0;
+		if (!err && cfg->userns) {
+			/*
+			 * The command's network namespace belongs to its user namespace.  setns(CLONE_NEWNET)
+			 * wants CAP_SYS_ADMIN both in the user namespace that owns the target and in our own: as
+			 * a user who is not root we have the first (we run in the parent user namespace with
+			 * the euid that created it, and such a process holds every capability in it) but not
+			 * the second.  So join the command's user namespace first: that needs CAP_SYS_ADMIN in
+			 * it (we have it, as its owner), a single thread and an unshared fs struct (a fresh
+			 * fork).  We then hold every capability there, which also lets us bind port 53 in the
+			 * command's namespace; the exec below gives them up, as the command's own does.  The
+			 * ns files are opened before the switch, while we are still their owner outside.
+			 */
+			snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)cmd);
+			userfd = open(path, O_RDONLY | O_CLOEXEC);
+			if (userfd < 0 || setns(userfd, CLONE_NEWUSER) < 0)
+				err = -errno;
+			/* new credentials: be sure the parent-death signal still holds, then check again */
+			if (!err)
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (!err && getppid() != parent)
+				_exit(1);
+		}
 		if (!err && setns(nsfd, CLONE_NEWNET) < 0)
 			err = -errno;
 		if (!err)
@@ -232,11 +274,12 @@ int main(int argc, char **argv)
 		{ "embedded", no_argument, NULL, 'E' },       { "report", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },        { "help", no_argument, NULL, 'h' },
 		{ "dns", required_argument, NULL, 'D' },      { "no-dns", no_argument, NULL, 'N' },
-		{ NULL, 0, NULL, 0 },
+		{ "userns", no_argument, NULL, 'U' },         { NULL, 0, NULL, 0 },
 	};
 	struct run_cfg cfg = { .registry = mw_registry_root() };
-	const char *dns = NULL, *dns_from = "--dns";
-	char host_dns[1024];
+	const char *dns = NULL, *dns_from = "--dns", *env_reg = getenv("MWCOMMS_REGISTRY");
+	char host_dns[1024], own_reg[256];
+	bool reg_given = env_reg && env_reg[0] == '/';   /* as mw_registry_root() decides */
 	bool no_dns = false;
 	char sock[512];
 	pid_t ins_pid = -1;
@@ -256,6 +299,7 @@ int main(int argc, char **argv)
 				return EXIT_MWRUN;
 			}
 			cfg.registry = optarg;
+			reg_given = true;
 			break;
 		case 's':
 			cfg.sock = optarg;
@@ -271,6 +315,9 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			no_dns = true;
+			break;
+		case 'U':
+			cfg.userns = true;
 			break;
 		case 'v':
 			cfg.verbose++;
@@ -305,6 +352,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mwrun: cannot find where mwrun lives\n");
 		return EXIT_MWRUN;
 	}
+	/* Without root there is no other way to make the namespaces, and /run/mwcomms is not ours to write. */
+	if (geteuid() != 0) {
+		cfg.userns = true;
+		if (!reg_given && !cfg.sock) {
+			if (userns_registry_default(own_reg, sizeof(own_reg), cfg.verbose) < 0)
+				return EXIT_MWRUN;
+			cfg.registry = own_reg;
+			cfg.own_registry = true;
+		}
+	}
 	if (cfg.sock) {
 		snprintf(sock, sizeof(sock), "%s", cfg.sock);
 		err = ins_probe(sock);
@@ -318,6 +375,10 @@ int main(int argc, char **argv)
 					"not running the command without one\n", cfg.registry);
 			return EXIT_MWRUN;
 		}
+		/* mwinsd opens its registry root to 0755 for the shims of other users; this one is ours only.
+		 * (The rendezvous socket in it is 0666: the directory is what keeps other users out.) */
+		if (cfg.own_registry)
+			userns_registry_seal(cfg.registry);
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

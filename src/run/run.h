@@ -16,6 +16,8 @@ struct run_cfg {
 	const char *sock;   /* -s: an INS rendezvous socket given directly */
 	bool embedded;      /* --embedded: always start our own INS */
 	bool report;
+	bool userns;        /* --userns, or not root: the command's namespaces inside a user namespace */
+	bool own_registry;  /* the registry is the user's default one (userns.c), kept mode 0700 */
 	int verbose;
 	char bindir[512];   /* where mwrun lives: mwinsd and libmwshim.so are beside it */
 	int ndns;           /* --dns / $MWCOMMS_DNS: nameservers for the command's resolv.conf (0: the host's) */
@@ -58,5 +60,21 @@ int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len);
 int ins_start_embedded(const struct run_cfg *cfg, pid_t *pid, char *sock, size_t len);
 /* Stop the embedded INS and reap it. */
 void ins_stop_embedded(pid_t pid);
+
+/* userns.c: running without root (see there for what the command can and can't do) */
+
+/* In mwrun's child: a new user namespace and a network namespace in it, with the caller's euid and egid
+ * mapped to themselves, written by the child itself.  Returns 0, or a negative errno with the reason (and
+ * the sysctl to change, if one is to blame) printed. */
+int userns_enter(void);
+/* Print why user namespaces are unavailable, naming the sysctl that forbids them, for the error err that
+ * unshare(CLONE_NEWUSER) or a step in the new namespace gave.  Prints nothing if no cause is known. */
+void userns_explain(int err);
+/* The registry of a user who is not root: $XDG_RUNTIME_DIR/mwcomms if XDG_RUNTIME_DIR is usable, else
+ * /tmp/mwcomms-UID, made mode 0700 if missing, into buf.  Returns 0, or a negative errno with the reason
+ * printed: -EPERM/-ENOTDIR when it exists and is not the user's own private directory. */
+int userns_registry_default(char *buf, size_t len, int verbose);
+/* Put the user's registry back to mode 0700 (mwinsd opens its registry root to 0755).  Can't fail. */
+void userns_registry_seal(const char *registry);
 
 #endif /* MW_RUN_H */
