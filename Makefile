@@ -30,7 +30,7 @@ $(B):
 	mkdir -p $(B)
 
 $(B)/mwinsd: $(INS_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SANFL) -Isrc/ins -o $@ $(INS_SRC) $(LIB_SRC) -lsystemd -ljansson -lnettle
+	$(CC) $(BASE) $(SANFL) -Isrc/ins -o $@ $(INS_SRC) $(LIB_SRC) -lsystemd -ljansson -lnettle -lseccomp
 
 $(B)/libmwshim.so: $(SHIM_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Isrc/shim -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread

@@ -490,3 +490,23 @@ def test_control_api_is_not_for_other_users(pol):
                         f"import socket; s=socket.socket(socket.AF_UNIX); s.connect('{pol.sock_dir / 'ctl'}')"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+
+
+def test_control_api_is_not_for_protected_programs(pol):
+    """A program under mwrun, even as root, can reach the socket's path but is turned away: it could
+    otherwise unblock itself."""
+    code = f"""
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect({str(pol.sock_dir / 'ctl')!r})
+s.sendall(b'{{"cmd":"policy"}}\\n')
+try:
+    print("answer:", s.recv(65536))
+except ConnectionResetError:
+    print("answer: reset")
+"""
+    r = pol.run([PY, "-c", code], timeout=30)
+    assert r.stdout.strip() in ("answer: b''", "answer: reset"), (r.stdout, r.stderr)
+    assert "refused: it runs in a loopback-only network namespace" in pol.err_path.read_text()
+    assert ctl(pol, {"cmd": "policy"})["ok"], "and mwctl's own requests still work"

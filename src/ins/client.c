@@ -150,7 +150,7 @@ static int client_netns(struct ins_client *c, uint64_t *netns)
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->pid);
 	if (stat(path, &st) < 0)
 		return -errno;
-	if (c->pidfd >= 0 && syscall(SYS_pidfd_send_signal, c->pidfd, 0, NULL, 0) < 0)
+	if (c->pidfd >= 0 && syscall(SYS_pidfd_send_signal, c->pidfd, 0, NULL, 0) < 0 && errno == ESRCH)
 		return -ESRCH; /* the pid we just looked up may belong to someone else now */
 	*netns = (uint64_t)st.st_ino;
 	return 0;
@@ -199,19 +199,6 @@ static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw
 	r->ret = 1; /* already answered */
 }
 
-/* Which commands take a descriptor with them. */
-static bool cmd_takes_fd(const struct mw_req *q)
-{
-	switch (q->cmd) {
-	case MW_CMD_IDENTIFY:
-		return true;
-	case MW_CMD_CONNECT:
-		return q->u.connect.flags & MW_CONNECT_NONBLOCK;
-	default:
-		return false;
-	}
-}
-
 static void client_read(struct ins_client *c)
 {
 	/* A bounded batch per wakeup, so one chatty client can't starve the rest. */
@@ -227,9 +214,7 @@ static void client_read(struct ins_client *c)
 			client_kill(c, n == 0 ? "hung up" : "receive error");
 			return;
 		}
-		if (n != (ssize_t)sizeof(q) || trunc || q.version != MW_PROTO_VERSION ||
-		    (fd >= 0) != cmd_takes_fd(&q) || (!c->group && q.cmd != MW_CMD_HELLO) ||
-		    (c->group && q.cmd == MW_CMD_HELLO)) {
+		if (client_check_req(&q, (size_t)n, fd >= 0, trunc, c->group != NULL)) {
 			if (fd >= 0)
 				close(fd);
 			client_kill(c, "protocol violation");

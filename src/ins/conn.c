@@ -224,6 +224,7 @@ static void listen_event(struct ins_ev *ev, uint32_t events)
 		}
 		getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len); /* TCP (metrics): stays -1 */
 		c->uid = cred.uid;
+		c->pid = cred.pid;
 		c->ops = srv->ops;
 		if (ins_ev_add(&c->ev, fd, EPOLLIN, conn_event) < 0) {
 			free(c);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ins.h"
@@ -53,13 +54,22 @@ static json_t *fail(const char *fmt, ...)
 {
 	char buf[600];
 	va_list ap;
-	json_t *o = json_object();
+	json_t *o = json_object(), *s;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	s = json_string(buf);
+	if (!s) {
+		/* The text quotes the request (or was cut inside a character): a JSON string must be UTF-8. */
+		for (char *p = buf; *p; p++) {
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		}
+		s = json_string(buf);
+	}
 	json_object_set_new(o, "ok", json_false());
-	json_object_set_new(o, "error", json_string(buf));
+	json_object_set_new(o, "error", s);
 	return o;
 }
 
@@ -307,6 +317,50 @@ static json_t *cmd_metrics(void)
 	return o;
 }
 
+/* Does pid's network namespace have an interface besides lo?  (/proc/PID/net/dev is that namespace's view.) */
+static bool netns_has_network(pid_t pid)
+{
+	char path[64], line[256];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':'), *name = line;
+
+		if (!colon)
+			continue; /* the two header lines */
+		*colon = 0;
+		name += strspn(name, " ");
+		found = strcmp(name, "lo") != 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Who may use the control API: root or mwinsd's own user (the socket's 0600 mode is the first wall), from
+ * mwinsd's own network namespace or from one that has a network.  A protected program always runs in a
+ * namespace mwrun made with nothing but lo, so the second rule keeps it out even when it runs as root or as
+ * mwinsd's user (an embedded mwinsd under a non-root mwrun): otherwise it could unblock itself.
+ * NULL if allowed, else why. */
+static const char *ctl_peer_refused(const struct ins_conn *c)
+{
+	char path[64];
+	struct stat peer, self;
+
+	if (c->uid != 0 && c->uid != geteuid())
+		return "not root and not mwinsd's user";
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->pid);
+	if (c->pid <= 0 || stat(path, &peer) < 0 || stat("/proc/self/ns/net", &self) < 0)
+		return "its network namespace can't be read";
+	if ((peer.st_ino != self.st_ino || peer.st_dev != self.st_dev) && !netns_has_network(c->pid))
+		return "it runs in a loopback-only network namespace (a protected program's)";
+	return NULL;
+}
+
 static int ctl_line(struct ins_conn *c, char *line, size_t len)
 {
 	json_error_t jerr;
@@ -314,10 +368,14 @@ static int ctl_line(struct ins_conn *c, char *line, size_t len)
 	const char *cmd;
 	bool acts = true;
 
-	/* Anyone but root or our own user is turned away (the socket's 0600 mode is the first wall). */
-	if (c->uid != 0 && c->uid != geteuid()) {
-		ins_log(0, "control connection from uid %d refused", (int)c->uid);
-		return -1;
+	if (!c->vetted) {
+		const char *why = ctl_peer_refused(c);
+
+		if (why) {
+			ins_log(0, "control connection from pid %d uid %d refused: %s", (int)c->pid, (int)c->uid, why);
+			return -1;
+		}
+		c->vetted = true;
 	}
 	if (!len)
 		return 0;

@@ -412,6 +412,8 @@ struct ins_conn {
 	struct list link;
 	const struct ins_conn_ops *ops;
 	uid_t uid;
+	pid_t pid;                  /* SO_PEERCRED's, 0 over TCP */
+	bool vetted;                /* the control API checked who it is */
 	char *in;
 	size_t in_len, in_cap;
 	char *out;
@@ -436,6 +438,13 @@ int ctl_init(void);
 int metrics_init(void);
 /* The Prometheus text into buf (malloc'ed, *len). */
 char *metrics_text(size_t *len);
+
+/* check.c */
+/* The framing rules of a request just received (n bytes; a descriptor came with it; the kernel cut it or its
+ * ancillary data; the client has said HELLO): exact size, version, a descriptor exactly where the command
+ * takes one, HELLO first and once.  Reads no field of q unless n is its full size.  0, or -EPROTO: the
+ * client is disconnected.  Can't fail otherwise. */
+int client_check_req(const struct mw_req *q, size_t n, bool has_fd, bool trunc, bool hello_done);
 
 /* registry.c */
 int registry_prepare(void); /* creates the instance's directory and names the rendezvous socket */

@@ -18,9 +18,13 @@
 
 #include "ins.h"
 #include "ipfix.h"
+#include "sandbox.h"
 #include "mwlib.h"
 
 struct ins ins;
+
+static const char *sandbox_user;
+static bool sandbox_no_seccomp;
 
 uint64_t ins_now_ms(void)
 {
@@ -100,7 +104,9 @@ static void usage(FILE *f)
 		   "      --metrics ADDR:PORT  serve Prometheus metrics on GET /metrics\n"
 		   "      --ready-fd N         write a line to fd N once serving\n"
 		   "      --report             print every connection seen to stderr when it ends\n"
-		   "  -v, --verbose            log more (repeat for more)\n",
+		   "  -v, --verbose            log more (repeat for more)\n"
+		   "      --user USER          once set up, run as USER (when started as root)\n"
+		   "      --no-seccomp         no system call filter (to find a call the filter lacks)\n",
 		MW_REGISTRY_DEFAULT, IPFIX_PEN_DEFAULT);
 }
 
@@ -124,6 +130,7 @@ static int parse_args(int argc, char **argv)
 		{ "event-log-size", required_argument, NULL, 'S' }, { "event-log-keep", required_argument, NULL, 'K' },
 		{ "ipfix", required_argument, NULL, 'X' },    { "ipfix-domain", required_argument, NULL, 'D' },
 		{ "ipfix-pen", required_argument, NULL, 'N' }, { "metrics", required_argument, NULL, 'M' },
+		{ "user", required_argument, NULL, 'u' },     { "no-seccomp", no_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -166,6 +173,12 @@ static int parse_args(int argc, char **argv)
 		}
 		case 'p':
 			ins.cfg.report = true;
+			break;
+		case 'u':
+			sandbox_user = optarg;
+			break;
+		case 'Z':
+			sandbox_no_seccomp = true;
 			break;
 		case 'P':
 			if (opt_path(ins.cfg.policy, sizeof(ins.cfg.policy), optarg, "--policy") < 0)
@@ -309,6 +322,18 @@ int main(int argc, char **argv)
 		err = telemetry_init();
 	if (!err)
 		err = registry_publish();
+	if (!err) {
+		/* The last step of start-up, in one place: everything mwinsd will ever open is open by now. */
+		char clients[sizeof(ins.cfg.registry) + 16], why[512];
+		const char *shared[] = { clients, NULL };
+		struct sandbox_cfg sb = { .user = sandbox_user, .no_seccomp = sandbox_no_seccomp,
+					  .instance_dir = ins.dir, .shared_dirs = shared };
+
+		snprintf(clients, sizeof(clients), "%s/clients", ins.cfg.registry);
+		err = sandbox_enter(&sb, why, sizeof(why));
+		if (err)
+			fprintf(stderr, "mwinsd: %s\n", why);
+	}
 	if (err) {
 		fprintf(stderr, "mwinsd: cannot start: %s\n", strerror(-err));
 		registry_remove();

@@ -93,7 +93,7 @@ struct ins_proc *proc_get(pid_t pid, uid_t uid, gid_t gid, int pidfd)
 		p->ppid = (pid_t)strtol(l + 6, NULL, 10);
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	proc_read_argv(p, path);
-	if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+	if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno == ESRCH) {
 		/* Not the process that connected any more: what /proc said was someone else's. */
 		p->exe[0] = p->comm[0] = 0;
 		p->ppid = 0;

@@ -225,7 +225,7 @@ void registry_remove(void)
 {
 	static const char *const names[] = { "pid",     "sock",          "version",         "ip_addrs",
 					     "heartbeat", "network_stats", "listening_ports", "ins.sock",
-					     NULL };
+					     "ctl",     "events",        "netflow",         NULL };
 	struct list *l;
 
 	if (!ins.dir[0])

@@ -170,7 +170,7 @@ static int chan_hello(int fd)
 	pid_t ins_pid;
 	struct mw_rsp r;
 	struct stat st;
-	int memfd, trunc;
+	int memfd, trunc, err;
 	ssize_t n;
 	void *map;
 	uint32_t *consumed;
@@ -186,21 +186,13 @@ static int chan_hello(int fd)
 	do
 		n = mw_recv_fd(fd, &r, sizeof(r), &memfd, &trunc, 0);
 	while (n == -EINTR);
-	if (n != (ssize_t)sizeof(r) || trunc || r.version != MW_PROTO_VERSION || r.req_id != 0 ||
-	    r.cmd != MW_CMD_HELLO) {
+	err = chan_hello_check(&r, n, trunc, memfd >= 0);
+	if (!err && (fstat(memfd, &st) < 0 || (uint64_t)st.st_size < r.u.hello.page_size))
+		err = -EIO; /* a page smaller than it says would be SIGBUS on a read */
+	if (err) {
 		if (memfd >= 0)
 			syscall(SYS_close, memfd);
-		return -EIO;
-	}
-	if (r.ret < 0)
-		return r.ret;
-	if (memfd < 0)
-		return -EIO;
-	if (r.u.hello.nslots == 0 || r.u.hello.nslots > MW_PAGE_MAX_SLOTS ||
-	    r.u.hello.page_size != mw_page_size(r.u.hello.nslots) || fstat(memfd, &st) < 0 ||
-	    (uint64_t)st.st_size < r.u.hello.page_size) {
-		syscall(SYS_close, memfd);
-		return -EIO;
+		return err;
 	}
 	if (chan.epoch && chan.group == r.u.hello.group && chan.nslots == r.u.hello.nslots &&
 	    chan.ins_pid == ins_pid) {
@@ -313,7 +305,7 @@ static void chan_read_one_locked(int fd)
 		pthread_cond_broadcast(&chan.cond);
 		return;
 	}
-	if (n != (ssize_t)sizeof(r) || trunc || r.version != MW_PROTO_VERSION) {
+	if (chan_rsp_frame_check(&r, n, trunc)) {
 		if (rfd >= 0)
 			syscall(SYS_close, rfd);
 		chan_broken_locked(fd);
@@ -384,9 +376,7 @@ again:
 		}
 	}
 	pthread_mutex_unlock(&chan.lock);
-	if (!w.err && (w.rsp.cmd != q->cmd ||
-		       (q->cmd != MW_CMD_SOCKET && q->cmd != MW_CMD_IDENTIFY && w.rsp.sock_id != q->sock_id) ||
-		       w.rsp.ret > 0 || w.rsp.ret < -4095 || (w.fd >= 0 && (!rfd || w.rsp.ret < 0))))
+	if (!w.err && chan_rsp_check(q, &w.rsp, w.fd >= 0, rfd != NULL))
 		w.err = -EIO; /* mwinsd broke the protocol: nothing of this response is used */
 	if (w.err) {
 		if (w.fd >= 0)

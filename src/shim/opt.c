@@ -251,9 +251,10 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		int mine = 0, v;
 
 		real.ioctl(fd, SIOCOUTQ, &mine);
-		v = (int)(r.u.ioctl.value + mine > 0x7fffffff ? 0x7fffffff : r.u.ioctl.value + mine);
-		if (r.u.ioctl.value < 0)
+		/* mwinsd's number is checked before any arithmetic: a hostile one must not overflow it. */
+		if (r.u.ioctl.value < 0 || r.u.ioctl.value > 0x7fffffff || mine < 0)
 			return shim_ret(-EIO);
+		v = (int)(r.u.ioctl.value + mine > 0x7fffffff ? 0x7fffffff : r.u.ioctl.value + mine);
 		memcpy(arg, &v, sizeof(v));
 	}
 	return 0;

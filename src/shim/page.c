@@ -62,6 +62,15 @@ static const struct page_epoch *epoch_of(const struct shim_fd *e, uint32_t *slot
 	return p;
 }
 
+int page_rec_check(const struct mw_sock_rec *rec, uint32_t sock_id)
+{
+	if (rec->sock_id != sock_id)
+		return -ESTALE;
+	if (rec->error < 0 || rec->error > 4095 || rec->state > MW_SS_CLOSED)
+		return -EIO;
+	return 0;
+}
+
 /* How long a reader waits for a record mwinsd is writing: 1,000 pauses, then up to 2,000 naps of 50 us
  * (100 ms in all) before it calls the page unreadable.  Only a writer that stopped mid-record waits so long. */
 #define SPINS 1000
@@ -98,11 +107,7 @@ int page_read(const struct shim_fd *e, struct mw_sock_rec *out)
 		s2 = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
 		if (s1 != s2)
 			continue;
-		if (out->sock_id != e->sock_id)
-			return -ESTALE;
-		if (out->error < 0 || out->error > 4095 || out->state > MW_SS_CLOSED)
-			return -EIO;
-		return 0;
+		return page_rec_check(out, e->sock_id);
 	}
 	return -EIO;
 }

@@ -141,6 +141,22 @@ int ident_fd(int fd);
 /* Ask about every descriptor in the SCM_RIGHTS of a received message. */
 void ident_cmsgs(const struct msghdr *msg);
 
+/* rspcheck.c: the checks of a response from mwinsd, pure functions (fuzz/fuzz_rsp.c).  Each returns 0 when
+ * the response may be used, else -EIO (the INS broke the protocol) unless it says otherwise. */
+
+/* A message just received on the control channel: n is what mw_recv_fd returned, trunc what it said.  Reads
+ * no field of r unless n is its full size.  Size and version. */
+int chan_rsp_frame_check(const struct mw_rsp *r, ssize_t n, bool trunc);
+/* A framed response r to request q (has_fd: a descriptor came with it; fd_wanted: the caller takes one):
+ * req_id and cmd echoed, sock_id echoed unless q made or named a new one, ret 0 or a negative errno, a
+ * descriptor only where wanted and not with an error. */
+int chan_rsp_check(const struct mw_req *q, const struct mw_rsp *r, bool has_fd, bool fd_wanted);
+/* The answer to HELLO, as received (n, trunc as above; has_fd: the page's memfd came): framed, req_id 0,
+ * cmd HELLO, ret 0 or a negative errno (returned as it is), and then a memfd and a page geometry that is
+ * consistent (1 to MW_PAGE_MAX_SLOTS slots, page_size exactly mw_page_size(nslots)).  The memfd's real
+ * size is the caller's to check. */
+int chan_hello_check(const struct mw_rsp *r, ssize_t n, bool trunc, bool has_fd);
+
 /* Tell mwinsd, without waiting, that this process closed an fd naming sock_id (MW_CMD_CLOSE).
  * Async-signal safe. */
 void chan_hint_close(uint32_t sock_id);
@@ -171,6 +187,9 @@ uint8_t page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint6
 /* Copy e's record into *out.  Returns 0, -ESTALE if the record now describes another socket, -EIO if there
  * is no page for it or the page is garbled or kept locked. */
 int page_read(const struct shim_fd *e, struct mw_sock_rec *out);
+/* The checks page_read makes of its private copy of a record for sock_id (pure; fuzz/fuzz_rec.c): 0,
+ * -ESTALE if it describes another socket, -EIO if its state or error is out of range. */
+int page_rec_check(const struct mw_sock_rec *rec, uint32_t sock_id);
 /* e's pending error, taken so that no other caller gets it too: a positive errno, or 0. */
 int page_take_error(const struct shim_fd *e);
 /* Has mwinsd approved UDP sends from e to a (the last destination checked)? */
