@@ -325,8 +325,6 @@ def test_restart_same_id_new_sockets_work(topo, env, servers, faultcli):
     assert len(new) == 5 and not bad, f"new sockets after a restart with the same id:\n{out}"
 
 
-@pytest.mark.xfail(strict=True, reason="not done yet: listeners are not re-created on a new INS; after mwinsd "
-                   "dies a listener's accept() returns EINVAL (README, Not supported yet)")
 def test_listener_survives_ins_replacement(topo, env, faultcli):
     """A server under mwrun keeps accepting after its mwinsd is killed and another takes its place: its
     listening socket is re-created on the new INS, and connections from world reach the same process."""
@@ -346,6 +344,39 @@ def test_listener_survives_ins_replacement(topo, env, faultcli):
     assert got2, (f"the server under mwrun accepts nothing after mwinsd was replaced (10 s of attempts from "
                   f"world, last: {err2}); listeners are not re-created on the new INS.\nserver said:\n{out}")
     assert got2[1] == pid and got2[0] > n1, (got, got2)
+
+
+AIO_HELLO = """
+import asyncio, os, sys
+n = 0
+async def one(r, w):
+    global n
+    n += 1
+    w.write(b"hello %d %d\\n" % (n, os.getpid()))
+    await w.drain()
+    w.close()
+async def main():
+    srv = await asyncio.start_server(one, None, int(sys.argv[1]))  # two listeners, v4 and v6only
+    print("listening", sys.argv[1], flush=True)
+    await asyncio.sleep(120)
+asyncio.run(main())
+"""
+
+
+def test_epoll_listener_survives_ins_replacement(topo, env):
+    """The same for an event loop (asyncio: epoll): the re-created listener is put back in the loop's epoll
+    set, so the server goes on accepting without knowing anything happened."""
+    env.daemon("main")
+    port = topo.port()
+    srv = env.popen([PY, "-c", AIO_HELLO, port])
+    wait_line(srv, r"^listening ", 20)
+    got, _, err = world_fetch(topo, port, 10)
+    assert got, f"world cannot reach the asyncio server under mwrun before the kill: {err}"
+    env.daemons[0].kill()
+    env.daemon("main")
+    got2, _, err2 = world_fetch(topo, port, 10)
+    assert got2, f"the asyncio server accepts nothing after mwinsd was replaced: {err2}\n{output(srv)[1][-2000:]}"
+    assert got2[1] == got[1] and got2[0] > got[0], (got, got2)
 
 
 # --------------------------------------------------------------------------

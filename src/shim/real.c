@@ -44,6 +44,7 @@ void real_init(void)
 	RESOLVE(sendmsg);
 	RESOLVE(recvmmsg);
 	RESOLVE(sendmmsg);
+	RESOLVE(epoll_ctl);
 }
 
 __attribute__((constructor(101))) static void real_ctor(void)

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #include "mwcomms/page.h"
@@ -56,6 +57,7 @@ struct shim_real {
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 };
 
 extern struct shim_real real;
@@ -168,6 +170,17 @@ const char *chan_env_registry(void);
 /* Connect and say HELLO if not yet done in this process.  Returns 0 or -ENETUNREACH (the reason printed
  * once to stderr). */
 int chan_ensure(void);
+
+/* relisten.c: listeners re-created on the next INS when theirs dies. */
+
+/* fd (entry e) now listens with this backlog; v6only: its IPV6_V6ONLY, -1 for AF_INET. */
+void relisten_note(int fd, const struct shim_fd *e, int backlog, int v6only);
+/* An epoll_ctl that succeeded on listener fd: remembered, to be made again on a re-created carrier. */
+void relisten_epoll(int epfd, int op, int fd, const struct shim_fd *e, const struct epoll_event *ev);
+/* fd's carrier hung up: if its INS died (the record still says listening), make the listener again on the
+ * current INS in fd's place.  0, -ENOENT if it is not a listener to re-create (it was shut down), or another
+ * negative errno (-ECONNABORTED while no INS can be reached: try again later). */
+int relisten(int fd, const struct shim_fd *e);
 
 /* page.c: reading the shared state pages, one per INS this process has attached to (an epoch). */
 

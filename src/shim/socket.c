@@ -141,6 +141,17 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	return shim_ret(err ? err : r.ret);
 }
 
+/* What relisten needs to make fd's listener again if its INS dies: the backlog and IPV6_V6ONLY. */
+static void listen_remember(int fd, const struct shim_fd *e, int backlog)
+{
+	int v6only = -1;
+	socklen_t len = sizeof(v6only);
+
+	if (e->family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) < 0)
+		v6only = -1;
+	relisten_note(fd, e, backlog, v6only);
+}
+
 SHIM_EXPORT int listen(int fd, int backlog)
 {
 	struct mw_req q = { .cmd = MW_CMD_LISTEN };
@@ -172,6 +183,8 @@ SHIM_EXPORT int listen(int fd, int backlog)
 		/* No new carrier: an error, or a listener that only changed its backlog. */
 		if (lfd >= 0)
 			syscall(SYS_close, lfd);
+		if (!err && e.kind == SHIM_LISTEN)
+			listen_remember(fd, &e, backlog);
 		return shim_ret(err ? err : e.kind == SHIM_LISTEN ? 0 : -EIO);
 	}
 	/* Put the message carrier in the socket's place, keeping the fd number and its flags. */
@@ -183,6 +196,7 @@ SHIM_EXPORT int listen(int fd, int backlog)
 		return shim_ret(err);
 	e.kind = SHIM_LISTEN;
 	fdtab_set(fd, &e);
+	listen_remember(fd, &e, backlog);
 	return 0;
 }
 
@@ -210,9 +224,17 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 		socklen_t tl = sizeof(type);
 		ssize_t n = mw_recv_fd(fd, &m, sizeof(m), &nfd, &trunc, 0);
 
-		/* EOF, or the carrier's reset: the listener was shut down, or the INS is gone.  TCP says EINVAL. */
-		if (n == 0 || n == -ECONNRESET)
-			return shim_ret(-EINVAL);
+		/* EOF, or the carrier's reset: the listener was shut down (TCP says EINVAL), or its INS is gone:
+		 * then it is made again on the next INS, and this accept goes on there. */
+		if (n == 0 || n == -ECONNRESET) {
+			int err = relisten(fd, &e);
+
+			if (err)
+				return shim_ret(err == -ENOENT ? -EINVAL : err);
+			if (fdtab_get(fd, &e) != SHIM_LISTEN)
+				return shim_ret(-EINVAL);
+			continue;
+		}
 		if (n < 0)
 			return shim_ret((int)n);
 		/* mwinsd is not trusted: a wrong size, a missing or odd fd, a bad address, and it is dropped. */
