@@ -335,6 +335,7 @@ mode {mode}
 list blocked {listfile}
 deny name=no-refused-port op=connect rport={deny_port}
 deny name=listed op=connect remote=@blocked
+log name=watch-kill-port op=connect rport={kill_port}
 kill name=kill-port op=connect rport={kill_port}
 deny name=no-udp op=send rport={udp_port}
 deny name=no-listen op=listen lport={listen_port}
@@ -384,9 +385,17 @@ def test_deny_gives_econnrefused_and_an_event(topo, pol):
 
 
 def test_kill_rule_resets_after_connect(topo, pol):
-    """kill: the connect succeeds, then the program's read sees ECONNRESET."""
-    out = run_client(pol, topo.world4, pol.ports["kill_port"], 10)
+    """kill: the connect succeeds, then the program's read sees ECONNRESET; the log rule before it (log
+    does not decide) marked the record, and the kill is an event."""
+    ev = Events(pol)
+    port = pol.ports["kill_port"]
+    out = run_client(pol, topo.world4, port, 10)
     assert out["error"] in ("ECONNRESET", "EPIPE"), out
+    k = ev.wait(lambda e: e["event"] == "killed" and e.get("id.resp_p") == port)
+    c = ev.wait(lambda e: e["event"] == "closed" and e.get("id.resp_p") == port)
+    ev.close()
+    assert k and k[0]["by"] == "rule" and k[0]["rule"] == "kill-port", k
+    assert c and (c[0]["end_reason"], c[0]["log"], c[0]["conn_state"]) == ("killed", "watch-kill-port", "RSTO"), c
 
 
 def test_udp_send_deny_is_eperm(topo, pol):
@@ -446,7 +455,7 @@ def test_hits_and_reload(topo, pol):
     # monitor mode through SIGHUP: the same deny now only logs
     pol.policy_path.write_text(good.replace("mode enforce", "mode monitor"))
     pol.proc.send_signal(signal.SIGHUP)
-    assert ev.wait(lambda e: e["event"] == "policy" and e.get("rules") == 7), ev.events[-3:]
+    assert ev.wait(lambda e: e["event"] == "policy" and e.get("rules") == 8), ev.events[-3:]
     port = pol.ports["deny_port"]
     assert prog_errno(pol, CONNECT.format(host=topo.world4, port=port)) == "ECONNREFUSED"  # nobody listens
     c = ev.wait(lambda e: e["event"] == "closed" and e.get("id.resp_p") == port)

@@ -168,7 +168,8 @@ void enforce_flow_start(struct ins_flow *f, const struct pol_verdict *v)
 		return;
 	f->action = (uint8_t)v->action;
 	f->monitor = v->monitor;
-	f->logged = v->log;
+	if (v->log)
+		snprintf(f->log_rule, sizeof(f->log_rule), "%s", v->log_rule);
 	snprintf(f->rule, sizeof(f->rule), "%s", v->rule);
 	if (v->rate && !v->monitor) {
 		if (v->per == POL_PER_PROGRAM && f->proc)

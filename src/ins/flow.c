@@ -305,6 +305,8 @@ static json_t *flow_json_common(const struct ins_flow *f, uint64_t now_ms, bool 
 	json_object_set_new(o, "rule", json_string(f->rule));
 	json_object_set_new(o, "action", json_string(pol_action_name((enum pol_action)f->action)));
 	json_object_set_new(o, "mode", json_string(f->monitor ? "monitor" : "enforce"));
+	if (f->log_rule[0])
+		json_object_set_new(o, "log", json_string(f->log_rule));
 	if (f->bucket.rate || (p && p->bucket.rate))
 		json_object_set_new(o, "throttle",
 				    json_integer((json_int_t)(f->bucket.rate ? f->bucket.rate : p->bucket.rate)));

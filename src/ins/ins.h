@@ -214,8 +214,9 @@ struct ins_flow {
 	bool established, fin_orig, fin_resp, rst_orig, rst_resp, killed;
 	uint16_t tcp_flags;
 	uint8_t action;            /* enum pol_action: allow, deny or kill */
-	bool monitor, logged;
+	bool monitor;
 	char rule[48];
+	char log_rule[48];         /* a log rule that matched it, "" if none */
 	struct ins_bucket bucket;  /* per=flow throttle */
 };
 
