@@ -312,6 +312,8 @@ void sock_make_zombie(struct ins_sock *s);
 /* The group has no process left: its finished sockets can have no more questions. */
 void sock_group_orphaned(struct ins_group *g);
 const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);
+/* Size our end of a stream carrier for bulk transfers to the program. */
+void sock_carrier_tune(int car);
 
 /* relay.c */
 /* Ask for (or stop asking for) EPOLLOUT on the real socket or the carrier.  Asked only while something waits

@@ -308,6 +308,7 @@ static void listener_pump(struct ins_sock *s)
 			close(fd);
 			return;
 		}
+		sock_carrier_tune(sv[1]);
 		c = sock_new(s->group, s->domain, fd, sv[1]);
 		if (c && (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || fstat(sv[0], &st) < 0)) {
 			sock_free_deferred(c); /* closes fd and sv[1] */

@@ -182,7 +182,8 @@ int relisten(int fd, const struct shim_fd *e)
 	int nfd, fl, fdfl;
 
 	/* Only a listener whose INS died: one that was shut down or closed says so in its record. */
-	if (page_read(e, &rec) < 0 || rec.state != MW_SS_LISTENING || page_epoch() == 0)
+	if (page_read(e, &rec) < 0 || rec.state != MW_SS_LISTENING || page_epoch() == 0 ||
+	    (page_shut(e) & SHIM_SHUT_RD))
 		return -ENOENT;
 	pthread_mutex_lock(&lock);
 	l = find(fd, e);

@@ -405,6 +405,10 @@ SHIM_EXPORT int shutdown(int fd, int how)
 		return shim_ret(err);
 	if (e.kind != SHIM_LISTEN && (err || rec.state != MW_SS_CONNECTED))
 		return shim_ret(-ENOTCONN);
+	/* A listener shut for reading stops listening, as the kernel's does: its carrier's hang-up that follows
+	 * is this, not a dead INS, and relisten must leave it alone. */
+	if (e.kind == SHIM_LISTEN && how != SHUT_WR)
+		page_mark_shut(&e, SHIM_SHUT_RD);
 	/* Our own write side is the carrier's: mwinsd sees EOF and passes the FIN on after the last byte. */
 	if (e.kind == SHIM_STREAM && how != SHUT_RD) {
 		page_mark_shut(&e, SHIM_SHUT_WR);
