@@ -23,10 +23,12 @@
   namespace although the embedded INS runs as the same user); root with --userns runs CMD as root inside.
 """
 
+import atexit
 import itertools
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +37,27 @@ import pytest
 from conftest import BUILD, PY, _descendants, need, output, san_check, sha256_file
 from test_e2e_dns import NAME, dnsmasq, uniq, wait_queries  # noqa: F401  (dnsmasq is a fixture)
 from test_e2e_failclosed import sink  # noqa: F401  (a fixture)
+
+
+def _bin_for_nobody():
+    """The build directory if uid 65534 can run from it; else (a checkout under a 0700 home) a copy of the
+    three programs in a world-readable temporary directory: mwrun finds mwinsd and the shim beside itself."""
+    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+                            'test -x "$1/mwrun" && test -x "$1/mwinsd" && test -r "$1/libmwshim.so"', "sh",
+                            str(BUILD)], capture_output=True, timeout=30)
+    if probe.returncode == 0 or not (BUILD / "mwrun").exists():
+        return BUILD
+    d = Path(tempfile.mkdtemp(prefix="mwbin-"))
+    os.chmod(d, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    for name in ("mwrun", "mwinsd", "libmwshim.so", "mwctl"):
+        if (BUILD / name).exists():
+            shutil.copy2(BUILD / name, d / name)
+            os.chmod(d / name, 0o755)
+    return d
+
+
+BIN = _bin_for_nobody()
 
 NOBODY = 65534
 TMP_REG = Path(f"/tmp/mwcomms-{NOBODY}")
@@ -62,7 +85,7 @@ def as_nobody(argv, env):
 
 def mwrun_nobody(topo, opts, argv, xdg=None, extra_env=None):
     """argv for: in ns ins, as nobody, mwrun OPTS -- ARGV."""
-    return topo.nsexec(topo.ins, as_nobody([BUILD / "mwrun", *opts, "--", *argv], nobody_env(xdg, extra_env)))
+    return topo.nsexec(topo.ins, as_nobody([BIN / "mwrun", *opts, "--", *argv], nobody_env(xdg, extra_env)))
 
 
 def run(argv, timeout=90):
@@ -122,10 +145,10 @@ def nobody_ok(topo):
     """nobody must be able to run the build, and have a directory of its own to write in."""
     need("setpriv")
     r = subprocess.run(as_nobody(["sh", "-c", 'test -x "$1/mwrun" && test -x "$1/mwinsd" && '
-                                              'test -r "$1/libmwshim.so"', "sh", BUILD], nobody_env()),
+                                              'test -r "$1/libmwshim.so"', "sh", BIN], nobody_env()),
                        capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
-        pytest.fail(f"{BUILD} is not readable and executable by uid {NOBODY}: make it (and its parent "
+        pytest.fail(f"{BIN} is not readable and executable by uid {NOBODY}: make it (and its parent "
                     f"directories) world-readable to run these tests")
     d = topo.tmpdir / "nobody"
     d.mkdir(mode=0o700, exist_ok=True)
@@ -188,7 +211,7 @@ def check_fetch(info, files, topo, out, name):
 
 
 def test_help_names_the_mode():
-    r = run([BUILD / "mwrun", "--help"], timeout=10)
+    r = run([BIN / "mwrun", "--help"], timeout=10)
     assert r.returncode == 0
     assert "--userns" in r.stdout and "On by default when mwrun is not run as root" in r.stdout, r.stdout
     assert "user.max_user_namespaces" in r.stdout and "/tmp/mwcomms-UID" in r.stdout, r.stdout
@@ -222,7 +245,7 @@ def test_raw_connect_fails_closed(topo, ins, sink, helper_bin, nobody_ok):  # no
 
 def test_root_with_userns_stays_root_inside(topo, ins, files, nobody_ok):
     out = topo.tmpdir / "root-userns.bin"
-    r = subprocess.run(topo.nsexec(topo.ins, [BUILD / "mwrun", "--userns", "-r", ins.registry, "--",
+    r = subprocess.run(topo.nsexec(topo.ins, [BIN / "mwrun", "--userns", "-r", ins.registry, "--",
                                               "sh", "-c", FETCH]),
                        capture_output=True, text=True, timeout=90,
                        env=dict(os.environ, OUT=str(out), URL=files.url("userns.bin")))
@@ -270,7 +293,7 @@ def test_embedded_ins_runs_as_nobody(topo, files, nobody_ok, where, request):
         xdg, reg = None, TMP_REG
     out = nobody_ok / f"b-{where}.bin"
     go = topo.tmpdir / f"go-{where}"
-    p = topo.popen(topo.ins, as_nobody([BUILD / "mwrun", "-v", "--", "sh", "-c", EMBEDDED],
+    p = topo.popen(topo.ins, as_nobody([BIN / "mwrun", "-v", "--", "sh", "-c", EMBEDDED],
                                        nobody_env(xdg, {"REG": reg, "GO": go, "OUT": out,
                                                         "URL": files.url("userns.bin")})))
     try:
@@ -395,7 +418,7 @@ def test_forwarder_joins_the_commands_namespaces(topo, ins, nobody_ok):
     no capability once it runs; it ends with mwrun."""
     go = topo.tmpdir / "go-fwd"
     script = 'i=0; while [ ! -e "$GO" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done'
-    p = topo.popen(topo.ins, as_nobody([BUILD / "mwrun", "-r", ins.registry, "--dns", "10.77.0.2", "--",
+    p = topo.popen(topo.ins, as_nobody([BIN / "mwrun", "-r", ins.registry, "--dns", "10.77.0.2", "--",
                                         "sh", "-c", script], nobody_env(extra={"GO": go})))
     try:
         deadline = time.monotonic() + 20
@@ -473,7 +496,7 @@ def test_no_user_namespaces_fails_closed(topo, ins, nobody_ok, scope, ins_kind, 
     marker = nobody_ok / f"ran-{scope}-{ins_kind}"
     xdg = request.getfixturevalue("xdg") if ins_kind == "embedded" else None
     opts = ["-r", ins.registry] if ins_kind == "root-ins" else []
-    inner = as_nobody([BUILD / "mwrun", *opts, "--", "touch", marker], nobody_env(xdg))
+    inner = as_nobody([BIN / "mwrun", *opts, "--", "touch", marker], nobody_env(xdg))
     if scope == "namespace":
         # the same sysctl, in a user namespace made for the test (nothing on the host changes)
         r = run(topo.nsexec(topo.ins, [PY, "-c", NO_USERNS, *inner]))
