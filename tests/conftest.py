@@ -48,6 +48,7 @@ Fixture API (other test files depend on it):
   output(proc)     (stdout, stderr) text of a popen'd process.
 """
 
+import atexit
 import itertools
 import os
 import re
@@ -530,6 +531,41 @@ def ins(topo, request):
 
 # --------------------------------------------------------------------------
 # helper programs
+
+
+_nobody_dir = None
+
+
+def nobody_bin(extra=None):
+    """Where other users (nobody, a test uid) can run mwcomms from: the build directory if uid 65534 can,
+    else (a checkout under a 0700 home) a world-readable copy of mwrun, mwinsd, the shim and mwctl, made
+    once (mwrun finds mwinsd and the shim beside itself).  extra: a file to copy there too; its copy's path
+    is returned instead."""
+    global _nobody_dir
+    if _nobody_dir is None:
+        probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
+                                'test -x "$1/mwrun" && test -r "$1/libmwshim.so"', "sh", str(BUILD)],
+                               capture_output=True, timeout=30)
+        if probe.returncode == 0 or not (BUILD / "mwrun").exists():
+            _nobody_dir = BUILD
+        else:
+            d = Path(tempfile.mkdtemp(prefix="mwbin-"))
+            os.chmod(d, 0o755)
+            atexit.register(shutil.rmtree, d, True)
+            for name in ("mwrun", "mwinsd", "libmwshim.so", "mwctl"):
+                if (BUILD / name).exists():
+                    shutil.copy2(BUILD / name, d / name)
+                    os.chmod(d / name, 0o755)
+            _nobody_dir = d
+    if extra is None:
+        return _nobody_dir
+    extra = Path(extra)
+    if _nobody_dir == BUILD:
+        os.chmod(extra, 0o755)
+        return extra
+    shutil.copy2(extra, _nobody_dir / extra.name)
+    os.chmod(_nobody_dir / extra.name, 0o755)
+    return _nobody_dir / extra.name
 
 
 def _compile_helper(name, static=False):

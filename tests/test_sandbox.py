@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, PY, _popen, _read, need, output, san_check, sha256_file, stop
+from conftest import BUILD, PY, _popen, _read, need, nobody_bin, output, san_check, sha256_file, stop
 
 # x86_64 system call numbers: the filter is for the native ABI only (sandbox.h).
 NR_MMAP, NR_LSEEK, NR_IOCTL, NR_SOCKET, NR_EXECVE, NR_GETPID = 9, 8, 16, 41, 59, 39
@@ -119,7 +119,7 @@ class Daemon:
         return out
 
     def mwrun(self, argv):
-        return ["ip", "netns", "exec", self.topo.ins, str(BUILD / "mwrun"), "-r", str(self.registry),
+        return ["ip", "netns", "exec", self.topo.ins, str(nobody_bin() / "mwrun"), "-r", str(self.registry),
                 "-s", str(self.sock), "--no-dns", "--"] + [str(a) for a in argv]
 
     def run(self, argv, timeout=60):

@@ -23,7 +23,6 @@
   namespace although the embedded INS runs as the same user); root with --userns runs CMD as root inside.
 """
 
-import atexit
 import itertools
 import os
 import shutil
@@ -34,30 +33,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, PY, _descendants, need, output, san_check, sha256_file
+from conftest import BUILD, PY, _descendants, need, nobody_bin, output, san_check, sha256_file
 from test_e2e_dns import NAME, dnsmasq, uniq, wait_queries  # noqa: F401  (dnsmasq is a fixture)
 from test_e2e_failclosed import sink  # noqa: F401  (a fixture)
 
 
-def _bin_for_nobody():
-    """The build directory if uid 65534 can run from it; else (a checkout under a 0700 home) a copy of the
-    three programs in a world-readable temporary directory: mwrun finds mwinsd and the shim beside itself."""
-    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c",
-                            'test -x "$1/mwrun" && test -x "$1/mwinsd" && test -r "$1/libmwshim.so"', "sh",
-                            str(BUILD)], capture_output=True, timeout=30)
-    if probe.returncode == 0 or not (BUILD / "mwrun").exists():
-        return BUILD
-    d = Path(tempfile.mkdtemp(prefix="mwbin-"))
-    os.chmod(d, 0o755)
-    atexit.register(shutil.rmtree, d, True)
-    for name in ("mwrun", "mwinsd", "libmwshim.so", "mwctl"):
-        if (BUILD / name).exists():
-            shutil.copy2(BUILD / name, d / name)
-            os.chmod(d / name, 0o755)
-    return d
-
-
-BIN = _bin_for_nobody()
+BIN = nobody_bin()
 
 NOBODY = 65534
 TMP_REG = Path(f"/tmp/mwcomms-{NOBODY}")
@@ -233,8 +214,7 @@ def test_root_ins_serves_nobody(topo, ins, files, nobody_ok):
 
 def test_raw_connect_fails_closed(topo, ins, sink, helper_bin, nobody_ok):  # noqa: F811
     """A program that makes the connect system call itself reaches nothing, as in root mode."""
-    prog = helper_bin("rawconnect")
-    os.chmod(prog, 0o755)
+    prog = nobody_bin(helper_bin("rawconnect"))
     before = len(sink.accepts())
     r = run(mwrun_nobody(topo, ["-r", ins.registry, "--no-dns"], [prog, topo.world4, sink.port]))
     assert r.returncode == 2 and r.stdout.split()[:2] == ["error", "ENETUNREACH"], (r.returncode, r.stdout,
