@@ -319,7 +319,8 @@ def test_ipfix_to_nfcapd(topo, request, exserver):
     assert m.returncode == 0, m.stderr
     flows_total = int(re.search(r"^mwcomms_flows_total (\d+)$", m.stdout, re.M).group(1))
     records = int(re.search(r"^mwcomms_ipfix_records_total (\d+)$", m.stdout, re.M).group(1))
-    assert flows_total == 3 and records == 3, m.stdout
+    connects = int(re.search(r"^mwcomms_connects_total (\d+)$", m.stdout, re.M).group(1))
+    assert flows_total == 3 and records == 3 and connects == 3, m.stdout
     nf = topo.run(topo.ins, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                              f"http://127.0.0.1:{metrics_port}/nope"], timeout=10)
     assert nf.stdout == "404", nf.stdout

@@ -86,6 +86,10 @@ char *metrics_text(size_t *len)
 	put(&b, "# HELP mwcomms_bytes_total Payload bytes relayed\n# TYPE mwcomms_bytes_total counter\n"
 		"mwcomms_bytes_total{direction=\"out\"} %llu\nmwcomms_bytes_total{direction=\"in\"} %llu\n",
 	    (unsigned long long)ins.bytes_out, (unsigned long long)ins.bytes_in);
+	metric(&b, "mwcomms_connects_total", "counter", "Outbound TCP connects the policy let through",
+	       ins.n.connects);
+	metric(&b, "mwcomms_accepts_total", "counter", "Inbound TCP connections the policy let through",
+	       ins.n.accepts);
 	metric(&b, "mwcomms_denied_total", "counter", "Operations denied by policy", ins.n.denied);
 	metric(&b, "mwcomms_killed_total", "counter", "Flows killed", ins.n.killed);
 	metric(&b, "mwcomms_throttle_wait_ms_total", "counter", "Milliseconds some flow waited on a throttle",
