@@ -413,6 +413,40 @@ def topo(request):
 # mwinsd in ns ins
 
 
+def start_mwinsd(topo, registry, ins_id, args, out_path, err_path, preexec_fn=None):
+    """Start BUILD/mwinsd in topo's ins namespace and wait (10 s at most) for its --ready-fd line.  Returns
+    (the process, the line); fails the test with mwinsd's stderr if it never got ready."""
+    r, w = os.pipe()
+    try:
+        with open(err_path, "wb") as err, (open(out_path, "wb") if out_path != err_path else err) as out:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", topo.ins, str(BUILD / "mwinsd"),
+                 "-r", str(registry), "-i", ins_id, "--ready-fd", str(w)] + [str(a) for a in args],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(w,), start_new_session=True,
+                preexec_fn=preexec_fn)
+    finally:
+        os.close(w)
+    line = b""
+    deadline = time.monotonic() + 10
+    try:
+        while b"\n" not in line and time.monotonic() < deadline:
+            rd, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
+            if not rd:
+                break
+            chunk = os.read(r, 256)
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        os.close(r)
+    if not line:
+        if proc.poll() is None:
+            stop(proc, timeout=2)
+        pytest.fail(f"mwinsd {' '.join(str(a) for a in args)} did not report ready within 10 s "
+                    f"(exit status {proc.returncode}); stderr:\n{_read(err_path, 8000)}")
+    return proc, line.decode(errors="replace").strip()
+
+
 class Ins:
     def __init__(self, topo, args=()):
         self.topo = topo
@@ -464,36 +498,8 @@ class Ins:
         for b in ("mwinsd", "mwrun", "libmwshim.so"):
             if not (BUILD / b).exists():
                 pytest.fail(f"{BUILD / b} does not exist: build first (make, or tests/run)")
-        r, w = os.pipe()
-        try:
-            with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-                self.proc = subprocess.Popen(
-                    ["ip", "netns", "exec", self.topo.ins, str(BUILD / "mwinsd"),
-                     "-r", str(self.registry), "-i", self.id, "--ready-fd", str(w)] + self.args,
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    pass_fds=(w,), start_new_session=True)
-        finally:
-            os.close(w)
-        line = b""
-        deadline = time.monotonic() + 10
-        try:
-            while b"\n" not in line and time.monotonic() < deadline:
-                rd, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
-                if not rd:
-                    break
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                line += chunk
-        finally:
-            os.close(r)
-        if not line:
-            died = self.proc.poll()
-            if died is None:
-                stop(self.proc, timeout=2)
-            pytest.fail(f"mwinsd did not report ready within 10 s "
-                        f"(exit status {self.proc.returncode}); stderr:\n{_read(self.err_path, 8000)}")
-        self.ready_line = line.decode(errors="replace").strip()
+        self.proc, self.ready_line = start_mwinsd(self.topo, self.registry, self.id, self.args, self.out_path,
+                                                  self.err_path)
 
     def teardown(self):
         problems = stop_all(self.procs)

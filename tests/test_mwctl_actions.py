@@ -220,43 +220,13 @@ class PolicyIns(Ins):
     """conftest's Ins, with mwinsd started with --policy FILE."""
 
     def __init__(self, topo, policy):
-        super().__init__(topo)
+        super().__init__(topo, ["--policy", policy])
         self.policy = policy
 
     def start(self):
-        import select
-        for b in ("mwinsd", "mwrun", "libmwshim.so", "mwctl"):
-            if not (BUILD / b).exists():
-                pytest.fail(f"{BUILD / b} does not exist: build first (make)")
-        r, w = os.pipe()
-        try:
-            with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-                self.proc = subprocess.Popen(
-                    ["ip", "netns", "exec", self.topo.ins, str(BUILD / "mwinsd"),
-                     "-r", str(self.registry), "-i", self.id, "--ready-fd", str(w),
-                     "--policy", str(self.policy)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    pass_fds=(w,), start_new_session=True)
-        finally:
-            os.close(w)
-        line = b""
-        deadline = time.monotonic() + 10
-        try:
-            while b"\n" not in line and time.monotonic() < deadline:
-                rd, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
-                if not rd:
-                    break
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                line += chunk
-        finally:
-            os.close(r)
-        if not line:
-            if self.proc.poll() is None:
-                self.stop(self.proc, timeout=2)
-            pytest.fail(f"mwinsd --policy did not report ready within 10 s (exit status "
-                        f"{self.proc.returncode}); stderr:\n{_read(self.err_path, 8000)}")
+        if not (BUILD / "mwctl").exists():
+            pytest.fail(f"{BUILD / 'mwctl'} does not exist: build first (make)")
+        super().start()
         for f in ("ctl", "netflow"):
             if not (self.sock_dir / f).exists():
                 pytest.fail(f"mwinsd publishes no {f} in {self.sock_dir}: the control API "

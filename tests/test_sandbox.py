@@ -22,7 +22,6 @@ from inside the running daemon with gdb, which is how an exploit would make it; 
 import os
 import pwd
 import resource
-import select
 import shutil
 import signal
 import subprocess
@@ -32,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, PY, _popen, _read, need, nobody_bin, output, san_check, sha256_file, stop
+from conftest import (BUILD, PY, _popen, _read, need, nobody_bin, output, san_check, sha256_file, start_mwinsd,
+                      stop)
 
 # x86_64 system call numbers: the filter is for the native ABI only (sandbox.h).
 NR_MMAP, NR_LSEEK, NR_IOCTL, NR_SOCKET, NR_EXECVE, NR_GETPID = 9, 8, 16, 41, 59, 39
@@ -79,34 +79,9 @@ class Daemon:
         self.id = "sbx"
         self.sock = self.registry / "ins" / self.id / "ins.sock"
         self.err_path = topo.tmpdir / f"mwinsd-{os.path.basename(self.registry)}.err"
-        r, w = os.pipe()
-        try:
-            with open(self.err_path, "wb") as err:
-                # RLIMIT_CORE 0: no core file when the filter kills it.
-                self.proc = subprocess.Popen(
-                    ["ip", "netns", "exec", topo.ins, str(BUILD / "mwinsd"), "-r", str(self.registry),
-                     "-i", self.id, "--ready-fd", str(w), *args],
-                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, pass_fds=(w,), start_new_session=True,
-                    preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))
-        finally:
-            os.close(w)
-        line = b""
-        deadline = time.monotonic() + 10
-        try:
-            while b"\n" not in line and time.monotonic() < deadline:
-                rd, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
-                if not rd:
-                    break
-                chunk = os.read(r, 256)
-                if not chunk:
-                    break
-                line += chunk
-        finally:
-            os.close(r)
-        if not line:
-            stop(self.proc, timeout=2)
-            pytest.fail(f"mwinsd {' '.join(args)} did not report ready within 10 s (exit status "
-                        f"{self.proc.returncode}):\n{_read(self.err_path, 8000)}")
+        # RLIMIT_CORE 0: no core file when the filter kills it.
+        self.proc, _ = start_mwinsd(topo, self.registry, self.id, args, self.err_path, self.err_path,
+                                    preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))
         self.pid = self.proc.pid
         # `ip netns exec` execs: the process we started is mwinsd itself.
         assert os.path.realpath(f"/proc/{self.pid}/exe") == os.path.realpath(BUILD / "mwinsd")
