@@ -61,7 +61,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MW_PROTO_VERSION 1
+#define MW_PROTO_VERSION 2
 
 /* Limits both sides enforce. */
 #define MW_OPT_MAX 512           /* largest socket option value carried (struct tcp_info fits, with room) */
@@ -87,6 +87,24 @@ enum mw_cmd {
 };
 
 /* A socket address.  Exactly one layout for both families, so that no length field needs trusting. */
+/*
+ * Requests that need no answer.  A round trip costs two wake-ups, which on a small virtual machine is tens of
+ * microseconds, the whole cost of a kernel connect; so what cannot fail, or can report its failure elsewhere,
+ * is sent without one.  mwinsd executes a MW_REQ_NOREPLY request in order with the sender's other requests and
+ * sends nothing back.  Allowed only on:
+ *   MW_CMD_SETSOCKOPT  options that cannot fail on a TCP socket (the shim's list: TCP_NODELAY, TCP_CORK, ...);
+ *                      a failure all the same is only logged.
+ *   MW_CMD_CONNECT     with MW_CONNECT_NONBLOCK (a blocking connect(): the shim waits on the carrier, not for
+ *                      a response).  Every outcome then goes through the page and the carrier: success and a
+ *                      later failure as for any connect in progress, and a failure at once (a policy refusal,
+ *                      no route) as the socket's pending error, posted before its send buffer is restored, so
+ *                      that the waiting program wakes and finds it; the socket stays usable.
+ * Anything else with a flag set is a protocol violation.
+ */
+enum mw_req_flags {
+	MW_REQ_NOREPLY = 1U << 0,
+};
+
 struct mw_addr {
 	uint16_t family;   /* AF_INET, AF_INET6, or 0 for "none" */
 	uint16_t port;     /* network byte order */
@@ -170,7 +188,7 @@ struct mw_req {
 	uint16_t cmd;     /* enum mw_cmd */
 	uint32_t req_id;  /* chosen by the shim, echoed in the response */
 	uint32_t sock_id; /* the socket the command names; 0 for HELLO and SOCKET */
-	uint32_t pad;
+	uint32_t flags;   /* enum mw_req_flags */
 	union {
 		struct mw_socket_args socket;
 		struct mw_connect_args connect;

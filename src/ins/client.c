@@ -231,8 +231,10 @@ static void client_read(struct ins_client *c)
 		else
 			sock_dispatch(c, &q, fd, &r, &rfd);
 		/* ret == 1 means the handler answered, or will answer later (a connect in progress). */
-		if (r.ret != 1)
+		if (r.ret != 1 && !(q.flags & MW_REQ_NOREPLY))
 			client_respond(c, &r, r.ret < 0 ? (rfd >= 0 ? (close(rfd), -1) : -1) : rfd);
+		else if (r.ret != 1 && rfd >= 0)
+			close(rfd);
 	}
 	/* Budget used up with input possibly left: level-triggered epoll brings us back. */
 }

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -234,7 +235,10 @@ struct ins_cfg {
 	char ipfix[128];        /* --ipfix HOST:PORT */
 	uint32_t ipfix_domain, ipfix_pen;
 	char metrics[128];      /* --metrics ADDR:PORT */
+	uint32_t spin_us;       /* --spin-us: the longest poll before sleeping (wait.c) */
 };
+
+#define INS_SPIN_US_DEFAULT 50
 
 struct ins {
 	struct ins_cfg cfg;
@@ -330,6 +334,10 @@ void relay_connect_undo_fill(struct ins_sock *s);
 void relay_run_queue(void);
 /* The connection failed on the network side: post err to the program and end it. */
 void relay_fail(struct ins_sock *s, int err);
+
+/* wait.c: the loop's wait for events (a short adaptive spin, then epoll_wait).  more_work: something is on
+ * the run queue, so only look.  Returns what epoll_wait returns. */
+int wait_events(struct epoll_event *evs, int max, bool more_work);
 
 /* dgram.c: the UDP relay. */
 void dgram_car_event(struct ins_ev *ev, uint32_t events);

@@ -104,10 +104,12 @@ static void usage(FILE *f)
 		   "      --metrics ADDR:PORT  serve Prometheus metrics on GET /metrics\n"
 		   "      --ready-fd N         write a line to fd N once serving\n"
 		   "      --report             print every connection seen to stderr when it ends\n"
+		   "      --spin-us N          poll up to N us for more work before sleeping, after work (default\n"
+		   "                           %u; 0: never).  Adapts: an idle mwinsd does not spin\n"
 		   "  -v, --verbose            log more (repeat for more)\n"
 		   "      --user USER          once set up, run as USER (when started as root)\n"
 		   "      --no-seccomp         no system call filter (to find a call the filter lacks)\n",
-		MW_REGISTRY_DEFAULT, IPFIX_PEN_DEFAULT);
+		MW_REGISTRY_DEFAULT, INS_SPIN_US_DEFAULT, IPFIX_PEN_DEFAULT);
 }
 
 static int opt_path(char *dst, size_t cap, const char *arg, const char *opt)
@@ -131,6 +133,7 @@ static int parse_args(int argc, char **argv)
 		{ "ipfix", required_argument, NULL, 'X' },    { "ipfix-domain", required_argument, NULL, 'D' },
 		{ "ipfix-pen", required_argument, NULL, 'N' }, { "metrics", required_argument, NULL, 'M' },
 		{ "user", required_argument, NULL, 'u' },     { "no-seccomp", no_argument, NULL, 'Z' },
+		{ "spin-us", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -143,6 +146,7 @@ static int parse_args(int argc, char **argv)
 	ins.cfg.event_log_keep = 5;
 	ins.cfg.ipfix_domain = 1;
 	ins.cfg.ipfix_pen = IPFIX_PEN_DEFAULT;
+	ins.cfg.spin_us = INS_SPIN_US_DEFAULT;
 	while ((c = getopt_long(argc, argv, "r:i:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -196,16 +200,17 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'K':
 		case 'D':
-		case 'N': {
+		case 'N':
+		case 'W': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 
-			if (*end || !*optarg || v > (c == 'K' ? 100UL : 0xffffffffUL)) {
-				fprintf(stderr, "mwinsd: bad number '%s'\n", optarg);
+			if (*end || !*optarg || v > (c == 'K' ? 100UL : c == 'W' ? 1000UL : 0xffffffffUL)) {
+				fprintf(stderr, "mwinsd: bad number '%s'%s\n", optarg, c == 'W' ? " (0 to 1000)" : "");
 				return -EINVAL;
 			}
-			*(c == 'K' ? &ins.cfg.event_log_keep : c == 'D' ? &ins.cfg.ipfix_domain : &ins.cfg.ipfix_pen) =
-				(uint32_t)v;
+			*(c == 'K' ? &ins.cfg.event_log_keep : c == 'D' ? &ins.cfg.ipfix_domain :
+			  c == 'N' ? &ins.cfg.ipfix_pen : &ins.cfg.spin_us) = (uint32_t)v;
 			break;
 		}
 		case 'X':
@@ -347,9 +352,8 @@ int main(int argc, char **argv)
 		close(ins.cfg.ready_fd);
 	}
 	while (!ins.quit) {
-		int i, n, timeout = list_empty(&ins.runq) ? -1 : 0;
+		int i, n = wait_events(evs, 128, !list_empty(&ins.runq));
 
-		n = epoll_wait(ins.epfd, evs, 128, timeout);
 		if (n < 0 && errno != EINTR) {
 			ins_log(0, "epoll_wait: %s", strerror(errno));
 			break;

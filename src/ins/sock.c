@@ -415,6 +415,18 @@ static int cmd_connect_dgram(struct ins_sock *s, const struct mw_req *q)
 	return 0;
 }
 
+/* A connect's failure at once.  With an answer, the answer says it.  Without one (MW_REQ_NOREPLY), the program
+ * waits on its carrier: the error becomes the socket's pending error /before/ the send buffer comes back and
+ * wakes it.  Either way the socket stays usable, as a kernel socket does. */
+static int connect_refused(struct ins_sock *s, const struct mw_req *q, int err)
+{
+	memset(&s->peer, 0, sizeof(s->peer));
+	if (q->flags & MW_REQ_NOREPLY)
+		group_rec_publish(s, MW_SS_OPEN, -err);
+	relay_connect_undo_fill(s);
+	return err;
+}
+
 /* Takes ownership of *fdp (sets it to -1) once the request is valid. */
 static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw_req *q, int *fdp)
 {
@@ -434,13 +446,6 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 		return -EISCONN;
 	if (s->state == INS_LISTENING)
 		return -EISCONN;
-	if (a->addr.family != s->domain) {
-		/* The kernel's answer for AF_UNSPEC is disconnect; for a wrong family, EAFNOSUPPORT. */
-		return -EAFNOSUPPORT;
-	}
-	len = mw_addr_to_sockaddr(&a->addr, &ss);
-	if (len < 0)
-		return len;
 	if (nonblock) {
 		struct stat st;
 
@@ -452,13 +457,16 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 		s->fill = a->fill;
 		s->sndbuf = a->sndbuf;
 	}
+	/* The kernel's answer for AF_UNSPEC is disconnect; for a wrong family, EAFNOSUPPORT. */
+	if (a->addr.family != s->domain)
+		return connect_refused(s, q, -EAFNOSUPPORT);
+	len = mw_addr_to_sockaddr(&a->addr, &ss);
+	if (len < 0)
+		return connect_refused(s, q, len);
 	sock_update_local(s);
 	err = enforce_check(s, POL_OP_CONNECT, &s->local, &a->addr, &v);
-	if (err) {
-		/* Refused as a firewall's REJECT refuses: at once, and the socket stays usable. */
-		relay_connect_undo_fill(s);
-		return err;
-	}
+	if (err)
+		return connect_refused(s, q, err); /* as a firewall's REJECT refuses: at once */
 	s->peer = a->addr;
 	err = connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
 	ins.n.connects++;
@@ -486,12 +494,8 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 		}
 		return -EINPROGRESS;
 	}
-	if (err) {
-		/* Failed at once (no route, bad address): the socket stays usable, as a kernel socket does. */
-		memset(&s->peer, 0, sizeof(s->peer));
-		relay_connect_undo_fill(s);
-		return err;
-	}
+	if (err)
+		return connect_refused(s, q, err); /* no route, bad address */
 	relay_connected(s);
 	return 0;
 }

@@ -47,7 +47,27 @@ static struct {
 	uint32_t next_req;
 	uint8_t epoch;
 	pid_t ins_pid; /* SO_PEERCRED of the INS we said HELLO to: an INS restarted in place is a new one */
-} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0 };
+	/* MW_REQ_NOREPLY requests sent, and how many of them an answered request sent later has covered. */
+	uint64_t noreply_sent;
+	uint64_t noreply_done;
+} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0, 0, 0 };
+
+/* Before fork: what this process set without an answer must be done before the child can ask about it on a
+ * connection of its own (mwinsd keeps order within one connection only).  One answered request is the
+ * barrier: mwinsd has handled everything sent before it. */
+static void chan_atfork_prepare(void)
+{
+	struct mw_req q = { .cmd = MW_CMD_POLL };
+	struct mw_rsp r;
+	uint8_t epoch = 0;
+	bool pending;
+
+	pthread_mutex_lock(&chan.lock);
+	pending = chan.noreply_sent != chan.noreply_done && chan.fd >= 0;
+	pthread_mutex_unlock(&chan.lock);
+	if (pending)
+		chan_call(&q, &epoch, -1, &r, NULL); /* answered with -ENOTSUP: only the order matters */
+}
 
 static void chan_atfork_child(void)
 {
@@ -59,6 +79,7 @@ static void chan_atfork_child(void)
 	chan.fd = -1;
 	chan.reading = false;
 	chan.waiters = NULL;
+	chan.noreply_sent = chan.noreply_done = 0;
 }
 
 /* Where the INS is, as the environment said when the program started.  Programs rebuild their environment
@@ -76,7 +97,7 @@ __attribute__((constructor(200))) static void chan_ctor(void)
 	v = getenv("MWCOMMS_REGISTRY");
 	if (!v || strcmp(v, "none") != 0)
 		snprintf(env_registry, sizeof(env_registry), "%s", mw_registry_root());
-	pthread_atfork(NULL, NULL, chan_atfork_child);
+	pthread_atfork(chan_atfork_prepare, NULL, chan_atfork_child);
 }
 
 static void chan_warn(const char *what, int err)
@@ -239,20 +260,24 @@ static int chan_ensure_locked(void)
 		chan_warn("the INS refused us", -err);
 		return -ENETUNREACH;
 	}
+	chan.fd = shim_fd_move_high(fd);
+	return 0;
+}
+
+int shim_fd_move_high(int fd)
+{
 	/* Out of the way of the low numbers programs expect to find free (an exec'd helper checks that the
 	 * close-on-exec fds it was not given are gone). */
-	{
-		struct rlimit rl;
-		int hi;
+	struct rlimit rl;
+	int hi;
 
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 256 &&
-		    (hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (long)(rl.rlim_cur > 1024 ? 1024 - 64 : rl.rlim_cur - 64))) >= 0) {
-			syscall(SYS_close, fd);
-			fd = hi;
-		}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 256 &&
+	    (hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
+			       (long)(rl.rlim_cur > 1024 ? 1024 - 64 : rl.rlim_cur - 64))) >= 0) {
+		syscall(SYS_close, fd);
+		return hi;
 	}
-	chan.fd = fd;
-	return 0;
+	return fd;
 }
 
 void chan_hint_close(uint32_t sock_id)
@@ -326,15 +351,17 @@ static void chan_read_one_locked(int fd)
 	pthread_cond_broadcast(&chan.cond);
 }
 
-int chan_call(struct mw_req *q, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
+/* Send n requests (q[0] with fd, if fd >= 0) back to back and wait for every response: one round trip for
+ * all of them, since mwinsd answers a batch in one wake-up.  rfd[i] (if rfd) gets each one's descriptor. */
+static int chan_exchange(struct mw_req *q, int n, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
 {
-	struct waiter w = { .fd = -1 }, **pp;
-	int cfd, err, tries = *epoch ? 1 : 2;
-	ssize_t n;
+	struct waiter w[CHAN_BATCH_MAX], **pp;
+	int cfd, err, tries = *epoch ? 1 : 2, sent;
+	uint64_t covers;
+	ssize_t m;
 
 again:
-	memset(&w, 0, sizeof(w));
-	w.fd = -1;
+	memset(w, 0, sizeof(w));
 	pthread_mutex_lock(&chan.lock);
 	err = chan_ensure_locked();
 	if (err) {
@@ -347,49 +374,118 @@ again:
 	}
 	*epoch = chan.epoch;
 	cfd = chan.fd;
-	q->version = MW_PROTO_VERSION;
-	q->req_id = w.req_id = chan.next_req++;
-	if (!chan.next_req)
-		chan.next_req = 1; /* 0 is HELLO's */
-	w.next = chan.waiters;
-	chan.waiters = &w;
+	covers = chan.noreply_sent;
+	for (int i = 0; i < n; i++) {
+		w[i].fd = -1;
+		q[i].version = MW_PROTO_VERSION;
+		q[i].req_id = w[i].req_id = chan.next_req++;
+		if (!chan.next_req)
+			chan.next_req = 1; /* 0 is HELLO's */
+		w[i].next = chan.waiters;
+		chan.waiters = &w[i];
+	}
 	pthread_mutex_unlock(&chan.lock);
 
-	n = mw_send_fd(cfd, q, sizeof(*q), fd, 0);
+	for (sent = 0; sent < n; sent++) {
+		m = mw_send_fd(cfd, &q[sent], sizeof(q[sent]), sent ? -1 : fd, 0);
+		if (m != (ssize_t)sizeof(q[sent]))
+			break;
+	}
 
 	pthread_mutex_lock(&chan.lock);
-	if (n != (ssize_t)sizeof(*q)) {
-		w.done = true;
-		w.err = -EIO;
+	if (sent < n) {
+		for (int i = 0; i < n; i++) {
+			w[i].done = true;
+			w[i].err = -EIO;
+		}
 		chan_broken_locked(cfd);
 	}
-	while (!w.done) {
-		if (!chan.reading)
-			chan_read_one_locked(cfd);
-		else
-			pthread_cond_wait(&chan.cond, &chan.lock);
-	}
-	for (pp = &chan.waiters; *pp; pp = &(*pp)->next) {
-		if (*pp == &w) {
-			*pp = w.next;
-			break;
+	for (int i = 0; i < n; i++) {
+		while (!w[i].done) {
+			if (!chan.reading)
+				chan_read_one_locked(cfd);
+			else
+				pthread_cond_wait(&chan.cond, &chan.lock);
 		}
 	}
+	for (int i = 0; i < n; i++) {
+		for (pp = &chan.waiters; *pp; pp = &(*pp)->next) {
+			if (*pp == &w[i]) {
+				*pp = w[i].next;
+				break;
+			}
+		}
+	}
+	if (!w[0].err && covers > chan.noreply_done)
+		chan.noreply_done = covers; /* answered: mwinsd has handled everything sent before it */
 	pthread_mutex_unlock(&chan.lock);
-	if (!w.err && chan_rsp_check(q, &w.rsp, w.fd >= 0, rfd != NULL))
-		w.err = -EIO; /* mwinsd broke the protocol: nothing of this response is used */
-	if (w.err) {
-		if (w.fd >= 0)
-			syscall(SYS_close, w.fd);
+	err = 0;
+	for (int i = 0; i < n; i++) {
+		if (!w[i].err && chan_rsp_check(&q[i], &w[i].rsp, w[i].fd >= 0, rfd != NULL))
+			w[i].err = -EIO; /* mwinsd broke the protocol: nothing of this response is used */
+		if (w[i].err && !err)
+			err = w[i].err;
+	}
+	if (err) {
+		for (int i = 0; i < n; i++) {
+			if (w[i].fd >= 0)
+				syscall(SYS_close, w[i].fd);
+		}
 		/* The INS died under us: a request that names no socket may go to the next one. */
-		if (w.err == -EIO && --tries > 0) {
+		if (err == -EIO && --tries > 0) {
 			*epoch = 0;
 			goto again;
 		}
-		return w.err;
+		return err;
 	}
-	*r = w.rsp;
-	if (rfd)
-		*rfd = w.fd;
+	for (int i = 0; i < n; i++) {
+		r[i] = w[i].rsp;
+		if (rfd)
+			rfd[i] = w[i].fd;
+	}
 	return 0;
+}
+
+int chan_call(struct mw_req *q, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
+{
+	return chan_exchange(q, 1, epoch, fd, r, rfd);
+}
+
+int chan_call_many(struct mw_req *q, int n, uint8_t *epoch, struct mw_rsp *r, int *rfd)
+{
+	*epoch = 0;
+	if (n < 1 || n > CHAN_BATCH_MAX)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		if (q[i].cmd != MW_CMD_SOCKET)
+			return -EINVAL; /* only requests that name no socket may move to another INS on a retry */
+	}
+	return chan_exchange(q, n, epoch, -1, r, rfd);
+}
+
+int chan_send_noreply(const struct shim_fd *e, struct mw_req *q, int fd)
+{
+	int cfd, err;
+	ssize_t n;
+
+	pthread_mutex_lock(&chan.lock);
+	err = chan_ensure_locked();
+	if (!err && e->epoch != chan.epoch)
+		err = -ENETDOWN;
+	cfd = chan.fd;
+	pthread_mutex_unlock(&chan.lock);
+	if (err)
+		return err;
+	q->version = MW_PROTO_VERSION;
+	q->req_id = 0; /* never answered, so never matched */
+	q->flags |= MW_REQ_NOREPLY;
+	n = mw_send_fd(cfd, q, sizeof(*q), fd, 0);
+	pthread_mutex_lock(&chan.lock);
+	/* Counted once sent: an answered request that read the count before has certainly been sent after. */
+	if (n == (ssize_t)sizeof(*q))
+		chan.noreply_sent++;
+	else
+		chan_broken_locked(cfd);
+	pthread_mutex_unlock(&chan.lock);
+	return n == (ssize_t)sizeof(*q) ? 0 : -EIO;
 }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -149,6 +150,20 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 	return 0;
 }
 
+/* Options that cannot fail on a TCP socket once their value holds an int (any value is taken as a boolean):
+ * set without waiting for an answer (MW_REQ_NOREPLY).  Programs set these on every connection (TCP_NODELAY on
+ * each accepted one), and a round trip would cost more than the connection's own handshake.  UDP sockets are
+ * left out: a datagram sent after SO_BROADCAST must find it set, and the carrier is not ordered with the
+ * control channel. */
+static bool opt_infallible(int level, int name)
+{
+	if (level == SOL_SOCKET)
+		return name == SO_KEEPALIVE || name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_OOBINLINE;
+	if (level == IPPROTO_TCP)
+		return name == TCP_NODELAY || name == TCP_CORK || name == TCP_QUICKACK;
+	return false;
+}
+
 SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct mw_req q = { .cmd = MW_CMD_SETSOCKOPT };
@@ -173,6 +188,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	q.u.opt.len = len;
 	if (len)
 		memcpy(q.u.opt.val, val, len);
+	if (e.kind != SHIM_DGRAM && len >= sizeof(int) && opt_infallible(level, name))
+		return shim_ret(chan_send_noreply(&e, &q, -1));
 	err = chan_call_on(&e, &q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;

@@ -128,12 +128,32 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out)
  * can be reached, or -EIO when the INS broke the protocol or went away.  A descriptor that comes with a
  * successful response is stored in *rfd (-1 if none); rfd may be NULL only where none may come. */
 int chan_call(struct mw_req *q, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd);
+/* Up to this many requests go out in one chan_call_many. */
+#define CHAN_BATCH_MAX 8
+/* n (1..CHAN_BATCH_MAX) MW_CMD_SOCKET requests sent back to back, their responses awaited together: one round
+ * trip.  r[i] and rfd[i] as for chan_call.  Returns 0 only when every response arrived and checked. */
+int chan_call_many(struct mw_req *q, int n, uint8_t *epoch, struct mw_rsp *r, int *rfd);
+/* Send q for socket e with MW_REQ_NOREPLY (and fd as SCM_RIGHTS if fd >= 0), and do not wait: mwinsd answers
+ * nothing (proto.h says which requests may).  0 once sent; -ENETDOWN (e is of a dead INS), -ENETUNREACH,
+ * -EIO as chan_call.  A fork waits first for what was sent this way (chan.c). */
+int chan_send_noreply(const struct shim_fd *e, struct mw_req *q, int fd);
 /* chan_call for a request naming the socket of table entry e. */
 #define chan_call_on(e, q, fd, r, rfd)                                                                    \
 	({                                                                                                \
 		uint8_t ep_ = (e)->epoch;                                                                  \
 		chan_call((q), &ep_, (fd), (r), (rfd));                                                    \
 	})
+
+/* Move fd (close-on-exec) up among the numbers programs leave alone, as the control connection is; returns
+ * the new number, or fd itself if it could not move. */
+int shim_fd_move_high(int fd);
+
+/* pool.c: TCP sockets made ahead of need, so that socket() costs no round trip. */
+
+/* A new TCP socket of domain: its carrier in *fd, its id and epoch.  *pooled: it was waiting in the pool, at a
+ * high number, close-on-exec (the caller moves it); else it just came from mwinsd (lowest number, close-on-
+ * exec, type unchecked).  0 or a negative errno as chan_call (-ENETUNREACH: no INS). */
+int pool_take(int domain, int *fd, uint32_t *sock_id, uint8_t *epoch, bool *pooled);
 
 /* ident.c: learning that a descriptor the process was given (SCM_RIGHTS, or across exec) is a carrier. */
 

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mwlib.h"
@@ -79,22 +80,54 @@ static int socket_dead(int domain, int type)
 	return sv[0];
 }
 
+/* A TCP socket: a carrier from the pool (no round trip), moved to the number the kernel would have given. */
+static int socket_tcp(int domain, int type)
+{
+	struct shim_fd e = { .kind = SHIM_STREAM, .family = (uint8_t)domain };
+	bool pooled;
+	int fd, low, err;
+
+	err = pool_take(domain, &fd, &e.sock_id, &e.epoch, &pooled);
+	if (err == -ENETUNREACH)
+		return socket_dead(domain, type);
+	if (err)
+		return shim_ret(err == -EIO ? -ENOBUFS : err);
+	if (pooled) {
+		low = real.fcntl(fd, (type & SOCK_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+		err = low < 0 ? -errno : 0;
+		syscall(SYS_close, fd);
+		fd = low;
+		if (!err && (type & SOCK_NONBLOCK) && real.fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+			err = -errno;
+	} else {
+		err = carrier_adopt(fd, SOCK_STREAM, type);
+	}
+	if (!err)
+		err = fdtab_set(fd, &e);
+	if (err) {
+		if (fd >= 0)
+			syscall(SYS_close, fd);
+		return shim_ret(err == -EIO ? -ENOBUFS : err);
+	}
+	return fd;
+}
+
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
 	struct mw_req q = { .cmd = MW_CMD_SOCKET };
 	struct mw_rsp r;
-	struct shim_fd e = { .kind = SHIM_STREAM, .family = (uint8_t)domain };
+	struct shim_fd e = { .kind = SHIM_DGRAM, .family = (uint8_t)domain };
 	int fd = -1, err;
-	bool udp;
 
 	real_init();
-	udp = shim_is_udp(domain, type, protocol);
-	if (!udp && !shim_is_tcp(domain, type, protocol))
+	if (!shim_is_udp(domain, type, protocol) && !shim_is_tcp(domain, type, protocol))
 		return real.socket(domain, type, protocol);
 	if (type & ~(0xff | SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return shim_ret(-EINVAL);
+	if (shim_is_tcp(domain, type, protocol))
+		return socket_tcp(domain, type);
 	q.u.socket.domain = domain;
-	q.u.socket.type = udp ? SOCK_DGRAM : SOCK_STREAM;
+	q.u.socket.type = SOCK_DGRAM;
 	q.u.socket.protocol = protocol;
 	err = chan_call(&q, &e.epoch, -1, &r, &fd);
 	if (err == -ENETUNREACH)
@@ -104,8 +137,7 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 	if (!err && fd < 0)
 		err = -EIO;
 	if (!err)
-		err = carrier_adopt(fd, udp ? SOCK_SEQPACKET : SOCK_STREAM, type);
-	e.kind = udp ? SHIM_DGRAM : SHIM_STREAM;
+		err = carrier_adopt(fd, SOCK_SEQPACKET, type);
 	e.sock_id = r.sock_id;
 	if (!err)
 		err = fdtab_set(fd, &e);
@@ -272,6 +304,27 @@ SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 
 /* A blocking connect in progress: wait for the carrier to become writable (the filler leaves when mwinsd
  * has the answer), at most SO_SNDTIMEO, then read the answer from the page. */
+/* A kernel connect to a nearby peer completes inside the call: the handshake runs in softirq before
+ * connect() returns.  Ours completes in mwinsd a few microseconds later, but sleeping for it costs a wake-up,
+ * which on a virtual machine is tens of microseconds.  So look for it briefly before sleeping: about the
+ * time the kernel itself would have spent in the call. */
+#define CONNECT_SPIN_NS 50000
+
+static int connect_spin(struct pollfd *p)
+{
+	struct timespec t0, t;
+	int n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		n = poll(p, 1, 0);
+		if (n)
+			return n;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < CONNECT_SPIN_NS);
+	return 0;
+}
+
 static int connect_wait(int fd, const struct shim_fd *e)
 {
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
@@ -282,7 +335,9 @@ static int connect_wait(int fd, const struct shim_fd *e)
 
 	if (real.getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl) == 0 && (tv.tv_sec || tv.tv_usec))
 		ms = (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-	n = poll(&p, 1, ms);
+	n = connect_spin(&p);
+	if (n == 0)
+		n = poll(&p, 1, ms);
 	if (n < 0)
 		return -errno;
 	if (n == 0)
@@ -361,6 +416,13 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return shim_ret(err);
 	q.u.connect.flags = MW_CONNECT_NONBLOCK;
 	q.u.connect.fill = (uint32_t)err;
+	if (!(fl & O_NONBLOCK) && q.u.connect.addr.family == e.family) {
+		/* Blocking: the carrier brings every outcome (proto.h, MW_REQ_NOREPLY), so no answer is awaited. */
+		err = chan_send_noreply(&e, &q, fd);
+		if (err)
+			return shim_ret(err == -ENETUNREACH ? err : -ECONNABORTED);
+		return shim_ret(connect_wait(fd, &e));
+	}
 	err = chan_call_on(&e, &q, fd, &r, NULL);
 	if (err)
 		return shim_ret(err == -ENETUNREACH ? err : -ECONNABORTED);

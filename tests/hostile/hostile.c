@@ -391,7 +391,7 @@ static void cmd_malformed(void)
 	}
 	/* wrong versions, well-formed otherwise */
 	{
-		static const uint16_t versions[] = { 0, 2, 0x100, 0xffff };
+		static const uint16_t versions[] = { 0, MW_PROTO_VERSION - 1, MW_PROTO_VERSION + 1, 0x100, 0xffff };
 
 		for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
 			memset(&q, 0, sizeof(q));
@@ -406,6 +406,27 @@ static void cmd_malformed(void)
 			q.u.socket.type = SOCK_STREAM;
 			snprintf(name, sizeof(name), "version-%u-after-hello", versions[i]);
 			frame_case(name, true, &q, sizeof(q));
+		}
+	}
+	/* request flags: unknown bits, and "no reply" on a command whose answer carries its result */
+	{
+		static const struct { uint16_t cmd; uint32_t flags; const char *name; } fl[] = {
+			{ MW_CMD_SETSOCKOPT, 1U << 1, "flags-unknown-bit" },
+			{ MW_CMD_SETSOCKOPT, 0x80000000U, "flags-high-bit" },
+			{ MW_CMD_GETSOCKOPT, MW_REQ_NOREPLY, "noreply-getsockopt" },
+			{ MW_CMD_SOCKET, MW_REQ_NOREPLY, "noreply-socket" },
+			{ MW_CMD_CONNECT, MW_REQ_NOREPLY, "noreply-connect-blocking" },
+		};
+
+		for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
+			memset(&q, 0, sizeof(q));
+			q.version = MW_PROTO_VERSION;
+			q.cmd = fl[i].cmd;
+			q.flags = fl[i].flags;
+			q.sock_id = 0x10001;
+			q.u.socket.domain = AF_INET;
+			q.u.socket.type = SOCK_STREAM;
+			frame_case(fl[i].name, true, &q, sizeof(q));
 		}
 	}
 	/* requests before HELLO */

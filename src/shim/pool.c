@@ -1,0 +1,165 @@
+/*
+ * pool.c: TCP sockets made ahead of need, so that socket() costs no round trip.
+ *
+ * A round trip to mwinsd is two wake-ups; on a small virtual machine each is tens of microseconds, more than
+ * a loopback connect.  A program that makes connections one after another (a client, a proxy, a crawler) would
+ * pay it on every socket().  So when a process has made a few TCP sockets, the next request asks for several
+ * at once (chan_call_many: one round trip) and keeps the rest here, per address family.
+ *
+ * What the program could notice, and why it can't:
+ *   - fd numbers: pooled carriers wait at high numbers (as the control connection does); socket() moves the
+ *     one it takes to the lowest free number, which is what the kernel would have returned.
+ *   - exec and fork: the waiting carriers are close-on-exec, and a child drops its copies (they are its
+ *     parent's); mwinsd frees a carrier's socket when its last copy is closed.
+ *   - a program that closes every fd it does not know (close_range, a loop to the limit) closes ours too, and
+ *     the number may then name one of its own files: each entry keeps its carrier's inode and is checked
+ *     with fstat before use; a stale entry is forgotten, never closed.
+ *   - an INS that died: an entry whose carrier has hung up, or of an old epoch, is dropped; when none is left
+ *     the batch request finds the dead INS and goes to the next, as any request naming no socket does.
+ * The cost: at most CHAN_BATCH_MAX - 1 sockets per family made and never used, held in mwinsd until exit.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+struct pool_ent {
+	int fd;
+	uint32_t sock_id;
+	uint8_t epoch;
+	ino_t ino;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct pool_ent ent[2][CHAN_BATCH_MAX]; /* [0]: AF_INET, [1]: AF_INET6 */
+	int n[2];
+	unsigned made[2]; /* sockets this process has asked for: the next batch's size grows with it */
+	bool atfork;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void pool_atfork_child(void)
+{
+	/* The waiting carriers are the parent's to use: ours are only copies. */
+	pthread_mutex_init(&pool.lock, NULL);
+	for (int f = 0; f < 2; f++) {
+		for (int i = 0; i < pool.n[f]; i++)
+			syscall(SYS_close, pool.ent[f][i].fd);
+		pool.n[f] = 0;
+		pool.made[f] = 0;
+	}
+}
+
+/* Is ent's fd still the carrier we put there? */
+static bool pool_ent_ours(const struct pool_ent *ent)
+{
+	struct stat st;
+
+	return fstat(ent->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ent->ino;
+}
+
+/* mwinsd's end is closed: its INS died (the epoch changes only once we notice, at the next request). */
+static bool pool_ent_hung_up(const struct pool_ent *ent)
+{
+	struct pollfd p = { .fd = ent->fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) != 1 || (p.revents & (POLLHUP | POLLERR));
+}
+
+/* Check a carrier that came in a batch and put it out of the program's way. */
+static int pool_keep(int f, int fd, uint32_t sock_id, uint8_t epoch)
+{
+	struct pool_ent *ent = &pool.ent[f][pool.n[f]];
+	struct stat st;
+	int t = 0;
+	socklen_t tl = sizeof(t);
+
+	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &tl) < 0 || t != SOCK_STREAM)
+		return -EIO;
+	fd = shim_fd_move_high(fd);
+	if (fstat(fd, &st) < 0) {
+		syscall(SYS_close, fd);
+		return -EIO;
+	}
+	ent->fd = fd;
+	ent->sock_id = sock_id;
+	ent->epoch = epoch;
+	ent->ino = st.st_ino;
+	pool.n[f]++;
+	return 0;
+}
+
+/* Ask for a batch: the first socket is the caller's, the rest wait here.  Lock held. */
+static int pool_fill_locked(int domain, int f, int *fd, uint32_t *sock_id, uint8_t *epoch)
+{
+	struct mw_req q[CHAN_BATCH_MAX] = { 0 };
+	struct mw_rsp r[CHAN_BATCH_MAX];
+	int rfd[CHAN_BATCH_MAX], n, err;
+
+	/* One at a time at first: a program that makes one socket gets one. */
+	n = pool.made[f] < 2 ? 1 : pool.made[f] < CHAN_BATCH_MAX ? (int)pool.made[f] : CHAN_BATCH_MAX;
+	for (int i = 0; i < n; i++) {
+		q[i].cmd = MW_CMD_SOCKET;
+		q[i].u.socket.domain = domain;
+		q[i].u.socket.type = SOCK_STREAM;
+		q[i].u.socket.protocol = IPPROTO_TCP;
+	}
+	err = chan_call_many(q, n, epoch, r, rfd);
+	if (err)
+		return err;
+	*fd = -1;
+	err = 0;
+	for (int i = 0; i < n; i++) {
+		if (r[i].ret < 0 || rfd[i] < 0) {
+			if (!err)
+				err = r[i].ret < 0 ? r[i].ret : -EIO;
+			if (rfd[i] >= 0)
+				syscall(SYS_close, rfd[i]);
+			continue;
+		}
+		pool.made[f]++;
+		if (*fd < 0) {
+			*fd = rfd[i];
+			*sock_id = r[i].sock_id;
+		} else if (pool_keep(f, rfd[i], r[i].sock_id, *epoch) < 0) {
+			syscall(SYS_close, rfd[i]);
+		}
+	}
+	return *fd >= 0 ? 0 : err;
+}
+
+int pool_take(int domain, int *fd, uint32_t *sock_id, uint8_t *epoch, bool *pooled)
+{
+	int f = domain == AF_INET6, err = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	if (!pool.atfork) {
+		pool.atfork = true;
+		pthread_atfork(NULL, NULL, pool_atfork_child);
+	}
+	*fd = -1;
+	*pooled = false;
+	while (pool.n[f] > 0 && *fd < 0) {
+		struct pool_ent ent = pool.ent[f][--pool.n[f]];
+
+		if (!pool_ent_ours(&ent))
+			continue; /* the number is the program's now: forget it, never close it */
+		if (ent.epoch != page_epoch() || pool_ent_hung_up(&ent)) {
+			syscall(SYS_close, ent.fd); /* of an INS that is gone */
+			continue;
+		}
+		*fd = ent.fd;
+		*sock_id = ent.sock_id;
+		*epoch = ent.epoch;
+		*pooled = true;
+	}
+	if (*fd < 0)
+		err = pool_fill_locked(domain, f, fd, sock_id, epoch);
+	pthread_mutex_unlock(&pool.lock);
+	return err;
+}
