@@ -47,10 +47,12 @@ static struct {
 	uint32_t next_req;
 	uint8_t epoch;
 	pid_t ins_pid; /* SO_PEERCRED of the INS we said HELLO to: an INS restarted in place is a new one */
+	ino_t page_ino; /* the page's memfd: the same id may come back with a new page */
+	ino_t fd_ino;   /* the connection's own: a program that closed every fd may have reused the number */
 	/* MW_REQ_NOREPLY requests sent, and how many of them an answered request sent later has covered. */
 	uint64_t noreply_sent;
 	uint64_t noreply_done;
-} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0, 0, 0 };
+} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
 
 /* Before fork: what this process set without an answer must be done before the child can ask about it on a
  * connection of its own (mwinsd keeps order within one connection only).  One answered request is the
@@ -216,8 +218,9 @@ static int chan_hello(int fd)
 		return err;
 	}
 	if (chan.epoch && chan.group == r.u.hello.group && chan.nslots == r.u.hello.nslots &&
-	    chan.ins_pid == ins_pid) {
-		/* The same INS and group as before a fork: the mapping we inherited is this very page. */
+	    chan.ins_pid == ins_pid && chan.page_ino == st.st_ino) {
+		/* The same page as before a fork: the mapping we inherited is this very page.  (The group id
+		 * alone is not enough: a group whose last process let go is made anew with the same id.) */
 		syscall(SYS_close, memfd);
 		return 0;
 	}
@@ -240,6 +243,7 @@ static int chan_hello(int fd)
 	chan.group = r.u.hello.group;
 	chan.nslots = r.u.hello.nslots;
 	chan.ins_pid = ins_pid;
+	chan.page_ino = st.st_ino;
 	return 0;
 }
 
@@ -261,6 +265,11 @@ static int chan_ensure_locked(void)
 		return -ENETUNREACH;
 	}
 	chan.fd = shim_fd_move_high(fd);
+	{
+		struct stat st;
+
+		chan.fd_ino = fstat(chan.fd, &st) == 0 ? st.st_ino : 0;
+	}
 	return 0;
 }
 
@@ -305,7 +314,11 @@ int chan_ensure(void)
 static void chan_broken_locked(int fd)
 {
 	if (chan.fd == fd) {
-		syscall(SYS_close, fd);
+		struct stat st;
+
+		/* Closed under us (close_range) and the number reused: it is the program's now. */
+		if (fstat(fd, &st) == 0 && st.st_ino == chan.fd_ino)
+			syscall(SYS_close, fd);
 		chan.fd = -1;
 	}
 	for (struct waiter *w = chan.waiters; w; w = w->next) {

@@ -121,4 +121,8 @@
 	X(bad_opts_4, 3)                                                                                           \
 	X(sendfile_4, 4)                                                                                           \
 	X(splice_4, 4)                                                                                             \
-	X(ioctl_4, 4)
+	X(ioctl_4, 4)                                                                                              \
+	/* case-fds.c */                                                                                           \
+	X(socket_lowest_fd_4, 3)                                                                                   \
+	X(closerange_reuse_4, 5)                                                                                   \
+	X(fork_sees_opts_4, 4)

@@ -75,6 +75,8 @@ int process_helper_main(int argc, char **argv);
  * through a pipe; each note is written at once, so that a case killed by its alarm still shows how far it got.
  */
 void outcome_open(int fd);
+/* The fd the outcome goes to (a case that closes fds wholesale must spare it). */
+int outcome_pipe(void);
 /* Appends one space-separated token. */
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Appends "FAIL(...)" unless ok. Returns ok. */

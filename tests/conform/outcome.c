@@ -17,6 +17,11 @@
 
 static int outcome_fd = -1;
 
+int outcome_pipe(void)
+{
+	return outcome_fd;
+}
+
 void outcome_open(int fd)
 {
 	outcome_fd = fd;
