@@ -136,6 +136,8 @@ struct ins_dir {
 	bool eof;     /* src said EOF (or we gave up on it) */
 	bool shut;    /* and dst was shut for writing after the last byte */
 	bool discard; /* dst is gone: read src and drop */
+	bool ready;   /* src may have bytes: an edge came and no read since came back short (relay.c) */
+	bool rdhup;   /* src reported its end (EPOLLRDHUP): read on to EOF, short reads or not */
 };
 
 struct ins_sock {

@@ -144,10 +144,16 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 
 		if (!want)
 			return PUMP_BLOCKED; /* the throttle's timer pumps it again */
-		n = recv(src, scratch, want < sizeof(scratch) ? want : sizeof(scratch), MSG_DONTWAIT);
+		if (!d->ready)
+			return PUMP_BLOCKED;
+		if (want > sizeof(scratch))
+			want = sizeof(scratch);
+		n = recv(src, scratch, want, MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EAGAIN)
+			if (errno == EAGAIN) {
+				d->ready = false;
 				return PUMP_BLOCKED;
+			}
 			*err = errno;
 			return PUMP_ERR_SRC;
 		}
@@ -177,6 +183,16 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 			d->len = (uint32_t)(n - m);
 			d->off = 0;
 			relay_want_out(s, up, true);
+			if ((size_t)n < want && !d->rdhup)
+				d->ready = false;
+			return PUMP_BLOCKED;
+		}
+		if ((size_t)n < want && !d->rdhup) {
+			/* A stream read that came back short took everything there was; the next byte to arrive
+			 * brings a new edge.  Not reading again to hear EAGAIN halves the calls per message.  Not
+			 * so once the source has reported its end: that FIN came with an edge already seen, and
+			 * only a read that returns 0 finds it. */
+			d->ready = false;
 			return PUMP_BLOCKED;
 		}
 	}
@@ -350,7 +366,17 @@ static void listener_pump(struct ins_sock *s)
 	runq_add(s);
 }
 
+static void pump(struct ins_sock *s);
+
 void relay_pump(struct ins_sock *s)
+{
+	/* From outside an event (a request, the run of a timer): either side may have bytes. */
+	s->up.ready = s->down.ready = true;
+	pump(s);
+}
+
+/* Both directions; each reads its source only while it is ready (struct ins_dir). */
+static void pump(struct ins_sock *s)
 {
 	enum pump_result up, down;
 	uint64_t before;
@@ -433,7 +459,7 @@ void relay_run_queue(void)
 		struct ins_sock *s = container_of(q.next, struct ins_sock, runq);
 
 		list_del(&s->runq);
-		relay_pump(s);
+		pump(s); /* a direction that spent its budget is still ready */
 	}
 }
 
@@ -455,7 +481,11 @@ void relay_car_event(struct ins_ev *ev, uint32_t events)
 		s->car_hup = true;
 		s->down.discard = s->down.discard || !s->down.shut;
 	}
-	relay_pump(s);
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->up.ready = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->up.rdhup = true;
+	pump(s);
 }
 
 void relay_real_event(struct ins_ev *ev, uint32_t events)
@@ -488,5 +518,9 @@ void relay_real_event(struct ins_ev *ev, uint32_t events)
 		relay_connected(s);
 		return;
 	}
-	relay_pump(s);
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->down.ready = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->down.rdhup = true;
+	pump(s);
 }
