@@ -207,6 +207,7 @@ def test_malformed_frames_disconnect(topo, ins, warm, echo, faultcli, hostile, s
     bad = {k: v for k, v in c.items() if v != "disconnected"}
     assert not bad, f"protocol violations that did not disconnect the client: {bad}"
     assert "sanity ok" in out, out
+    assert "idle-socket answered" in out, out
 
 
 def test_unknown_commands_get_enotsup(topo, ins, warm, echo, faultcli, hostile, sock):

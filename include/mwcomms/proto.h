@@ -99,10 +99,17 @@ enum mw_cmd {
  *                      later failure as for any connect in progress, and a failure at once (a policy refusal,
  *                      no route) as the socket's pending error, posted before its send buffer is restored, so
  *                      that the waiting program wakes and finds it; the socket stays usable.
+ *
+ * Requests that may wait.  MW_REQ_IDLE asks mwinsd to answer when it has nothing else to do (or within a few
+ * milliseconds at the latest), so that work done ahead of need (the shim's pool refill) never delays a
+ * connect or a byte in flight.  Allowed only on MW_CMD_SOCKET, without MW_REQ_NOREPLY.  Responses are matched
+ * by req_id, so an idle request may be answered after requests sent later.
+ *
  * Anything else with a flag set is a protocol violation.
  */
 enum mw_req_flags {
 	MW_REQ_NOREPLY = 1U << 0,
+	MW_REQ_IDLE = 1U << 1,
 };
 
 struct mw_addr {

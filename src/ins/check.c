@@ -28,7 +28,9 @@ int client_check_req(const struct mw_req *q, size_t n, bool has_fd, bool trunc, 
 	if (has_fd != cmd_takes_fd(q))
 		return -EPROTO;
 	/* No answer only where the protocol says the outcome needs none (proto.h, enum mw_req_flags). */
-	if (q->flags & ~(uint32_t)MW_REQ_NOREPLY)
+	if (q->flags & ~(uint32_t)(MW_REQ_NOREPLY | MW_REQ_IDLE))
+		return -EPROTO;
+	if ((q->flags & MW_REQ_IDLE) && (q->cmd != MW_CMD_SOCKET || (q->flags & MW_REQ_NOREPLY)))
 		return -EPROTO;
 	if ((q->flags & MW_REQ_NOREPLY) && q->cmd != MW_CMD_SETSOCKOPT &&
 	    !(q->cmd == MW_CMD_CONNECT && (q->u.connect.flags & MW_CONNECT_NONBLOCK)))

@@ -29,6 +29,7 @@ static void client_kill(struct ins_client *c, const char *why)
 		return;
 	ins_log(c->group ? 1 : 2, "client pid %d: disconnected: %s", (int)c->pid, why);
 	c->dead = true;
+	idle_client_gone(c);
 	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
 }
 
@@ -204,8 +205,7 @@ static void client_read(struct ins_client *c)
 	/* A bounded batch per wakeup, so one chatty client can't starve the rest. */
 	for (int budget = 64; budget > 0 && !c->dead; budget--) {
 		struct mw_req q;
-		struct mw_rsp r;
-		int fd, trunc, rfd;
+		int fd, trunc;
 		ssize_t n = mw_recv_fd(c->ev.fd, &q, sizeof(q), &fd, &trunc, MSG_DONTWAIT);
 
 		if (n == -EAGAIN || n == -EINTR)
@@ -220,23 +220,32 @@ static void client_read(struct ins_client *c)
 			client_kill(c, "protocol violation");
 			return;
 		}
-		memset(&r, 0, sizeof(r));
-		r.version = MW_PROTO_VERSION;
-		r.cmd = q.cmd;
-		r.req_id = q.req_id;
-		r.sock_id = q.sock_id;
-		rfd = -1;
-		if (q.cmd == MW_CMD_HELLO)
-			client_hello(c, &q, &r);
-		else
-			sock_dispatch(c, &q, fd, &r, &rfd);
-		/* ret == 1 means the handler answered, or will answer later (a connect in progress). */
-		if (r.ret != 1 && !(q.flags & MW_REQ_NOREPLY))
-			client_respond(c, &r, r.ret < 0 ? (rfd >= 0 ? (close(rfd), -1) : -1) : rfd);
-		else if (r.ret != 1 && rfd >= 0)
-			close(rfd);
+		if ((q.flags & MW_REQ_IDLE) && idle_defer(c, &q))
+			continue;
+		client_exec(c, &q, fd);
 	}
 	/* Budget used up with input possibly left: level-triggered epoll brings us back. */
+}
+
+void client_exec(struct ins_client *c, const struct mw_req *q, int fd)
+{
+	struct mw_rsp r;
+	int rfd = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.version = MW_PROTO_VERSION;
+	r.cmd = q->cmd;
+	r.req_id = q->req_id;
+	r.sock_id = q->sock_id;
+	if (q->cmd == MW_CMD_HELLO)
+		client_hello(c, q, &r);
+	else
+		sock_dispatch(c, q, fd, &r, &rfd);
+	/* ret == 1 means the handler answered, or will answer later (a connect in progress). */
+	if (r.ret != 1 && !(q->flags & MW_REQ_NOREPLY))
+		client_respond(c, &r, r.ret < 0 ? (rfd >= 0 ? (close(rfd), -1) : -1) : rfd);
+	else if (r.ret != 1 && rfd >= 0)
+		close(rfd);
 }
 
 static void client_event(struct ins_ev *ev, uint32_t events)

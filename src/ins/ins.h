@@ -129,10 +129,15 @@ enum ins_sock_state {
 	INS_LISTENING,
 };
 
-/* One direction of a relay: bytes read from src that dst had no room for yet. */
+/* One direction of a relay: bytes read from src that dst had no room for yet, copied (buf) or, while the
+ * direction moves bulk, spliced (pipe: borrowed from relay.c's pool only while bytes are in it). */
+struct ins_pipe;
 struct ins_dir {
 	char *buf;
 	uint32_t off, len;
+	struct ins_pipe *pipe;
+	uint32_t piped; /* bytes in pipe */
+	bool bulk;    /* reads fill whole chunks: splice instead of copying (relay.c) */
 	bool eof;     /* src said EOF (or we gave up on it) */
 	bool shut;    /* and dst was shut for writing after the last byte */
 	bool discard; /* dst is gone: read src and drop */
@@ -190,8 +195,12 @@ struct ins_sock {
 	struct list throttled;     /* in ins.throttled while a bucket holds it back */
 
 	struct list runq;          /* in ins.runq while it has work left over from its budget */
+	struct list idlel;         /* in idle.c's queue while its program's close waits to be handled */
+	uint64_t idle_ns;          /* since when */
 	struct list zlink;         /* in ins.zombies while finished but maybe still held by the program */
 	bool zombie;
+	bool bound;                /* bind() succeeded: the local address is the program's choice */
+	bool linger_set;           /* SO_LINGER was set (or inherited from the listener): worth asking at EOF */
 	bool close_hinted;         /* a MW_CMD_CLOSE came for it: no need to keep it once finished */
 	bool dead;
 };
@@ -287,6 +296,21 @@ void ins_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* client.c */
 int client_listen_init(void);
 void client_respond(struct ins_client *c, const struct mw_rsp *r, int fd);
+/* Execute a checked request (fd: the descriptor that came with it, or -1; ours from here) and answer it. */
+void client_exec(struct ins_client *c, const struct mw_req *q, int fd);
+
+/* idle.c: requests that may wait (MW_REQ_IDLE) until the loop has nothing else to do. */
+/* Queue q for later; false if the queue is full (then execute it now). */
+bool idle_defer(struct ins_client *c, const struct mw_req *q);
+/* c is going: its queued requests are dropped (nobody is left to answer). */
+void idle_client_gone(struct ins_client *c);
+/* The program has closed s's carrier with nothing unread: its close (FIN, freeing) may wait too.  A socket
+ * freed meanwhile leaves the queue (sock.c calls idle_sock_gone). */
+void idle_sock(struct ins_sock *s);
+void idle_sock_gone(struct ins_sock *s);
+bool idle_pending(void);
+/* Execute one queued request if the loop found nothing to do (idle), or if the oldest has waited too long. */
+void idle_run(bool idle);
 void client_reap(void);
 
 /* group.c */
@@ -336,6 +360,8 @@ void relay_connect_undo_fill(struct ins_sock *s);
 void relay_run_queue(void);
 /* The connection failed on the network side: post err to the program and end it. */
 void relay_fail(struct ins_sock *s, int err);
+/* Free what a direction holds (its remainder, its pipe) when its socket goes. */
+void relay_dir_free(struct ins_dir *d);
 
 /* wait.c: the loop's wait for events (a short adaptive spin, then epoll_wait).  more_work: something is on
  * the run queue, so only look.  Returns what epoll_wait returns. */

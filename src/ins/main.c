@@ -352,7 +352,7 @@ int main(int argc, char **argv)
 		close(ins.cfg.ready_fd);
 	}
 	while (!ins.quit) {
-		int i, n = wait_events(evs, 128, !list_empty(&ins.runq));
+		int i, n = wait_events(evs, 128, !list_empty(&ins.runq) || idle_pending());
 
 		if (n < 0 && errno != EINTR) {
 			ins_log(0, "epoll_wait: %s", strerror(errno));
@@ -364,6 +364,7 @@ int main(int argc, char **argv)
 			ev->fn(ev, evs[i].events);
 		}
 		relay_run_queue();
+		idle_run(n == 0);
 		/* Objects die here, never inside a handler: a later event of this batch may still name them. */
 		sock_reap();
 		client_reap();

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -89,40 +91,160 @@ static bool sock_linger_zero(struct ins_sock *s)
 	struct linger lg = { 0 };
 	socklen_t len = sizeof(lg);
 
+	if (!s->linger_set)
+		return false; /* no need to ask the kernel about an option nobody set */
 	return getsockopt(s->real, SOL_SOCKET, SO_LINGER, &lg, &len) == 0 && lg.l_onoff && !lg.l_linger;
+}
+
+/*
+ * Splicing.  A direction whose reads fill whole chunks moves its bytes through a pipe instead of the scratch
+ * buffer: splice() from the source hands the pipe references to the source's pages, and splice() to the
+ * destination hands those same pages on, so the relay copies nothing and the program's copy and the peer's
+ * copy are the only ones, as with a direct socket.  Small messages stay on the copy path: a page per message
+ * costs more than copying a few bytes (a unix socket's linear data is copied into a new page to be spliced).
+ *
+ * A pipe is borrowed from a small pool only while bytes are in it, so an idle connection still holds no
+ * buffer and no fds.
+ */
+struct ins_pipe {
+	int r, w;
+};
+
+#define BULK_ENTER (64 * 1024) /* a copy read this large: the next reads splice */
+#define BULK_LEAVE (4 * 1024)  /* a splice this small: back to copying */
+#define PIPE_POOL_MAX 32
+
+static struct ins_pipe *pipe_pool[PIPE_POOL_MAX];
+static unsigned pipe_npool;
+
+static struct ins_pipe *pipe_get(void)
+{
+	struct ins_pipe *p;
+	int fds[2];
+
+	if (pipe_npool)
+		return pipe_pool[--pipe_npool];
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		return NULL;
+	p = malloc(sizeof(*p));
+	if (!p) {
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
+	}
+	p->r = fds[0];
+	p->w = fds[1];
+	/* A chunk's worth of slots: a pipe holds 16 buffers by default, and a splice takes one per page or per
+	 * skb fragment.  Refused (a user over its pipe quota): the default still works, in smaller steps. */
+	fcntl(p->w, F_SETPIPE_SZ, RELAY_CHUNK);
+	return p;
+}
+
+/* Give d's pipe back; one with bytes still in it (the socket is going) is closed, and the bytes with it. */
+static void pipe_put(struct ins_dir *d)
+{
+	struct ins_pipe *p = d->pipe;
+
+	if (!p)
+		return;
+	d->pipe = NULL;
+	if (!d->piped && pipe_npool < PIPE_POOL_MAX) {
+		pipe_pool[pipe_npool++] = p;
+		return;
+	}
+	d->piped = 0;
+	close(p->r);
+	close(p->w);
+	free(p);
+}
+
+void relay_dir_free(struct ins_dir *d)
+{
+	free(d->buf);
+	d->buf = NULL;
+	d->off = d->len = 0;
+	pipe_put(d);
+}
+
+/* Move what d holds (a copied remainder, or spliced bytes) on to dst.  PUMP_DONE: it all went. */
+static int dir_flush(struct ins_sock *s, struct ins_dir *d, int dst, bool up, int *err)
+{
+	ssize_t n;
+
+	if (d->len) {
+		if (d->discard) {
+			d->off = d->len;
+		} else {
+			n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0)
+				goto fail;
+			account(s, up, (size_t)n);
+			d->off += (uint32_t)n;
+			if (d->off < d->len)
+				goto full;
+		}
+		relay_want_out(s, up, false);
+		free(d->buf);
+		d->buf = NULL;
+		d->off = d->len = 0;
+	}
+	if (d->piped) {
+		if (d->discard) {
+			pipe_put(d); /* closes it, and its bytes with it */
+		} else {
+			n = splice(d->pipe->r, NULL, dst, NULL, d->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0)
+				goto fail;
+			account(s, up, (size_t)n);
+			d->piped -= (uint32_t)n;
+			if (d->piped)
+				goto full;
+		}
+		relay_want_out(s, up, false);
+	}
+	return PUMP_DONE;
+fail:
+	if (errno != EAGAIN) {
+		*err = errno;
+		return PUMP_ERR_DST;
+	}
+full:
+	relay_want_out(s, up, true);
+	return PUMP_BLOCKED;
+}
+
+/* One splice from src into d's pipe.  Returns bytes read, 0 at EOF, or -errno. */
+static ssize_t dir_splice_in(struct ins_dir *d, int src, size_t want)
+{
+	ssize_t n;
+
+	if (!d->pipe && !(d->pipe = pipe_get()))
+		return -ENOMEM;
+	n = splice(src, NULL, d->pipe->w, NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n <= 0) {
+		int e = errno;
+
+		pipe_put(d); /* empty: back to the pool */
+		return n < 0 ? -e : 0;
+	}
+	d->piped = (uint32_t)n;
+	if ((size_t)n < BULK_LEAVE)
+		d->bulk = false;
+	return n;
 }
 
 static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, bool up, int *err)
 {
 	for (int i = 0; i < RELAY_BUDGET; i++) {
 		ssize_t n, m;
+		int r = dir_flush(s, d, dst, up, err);
 
-		if (d->len) {
-			if (d->discard) {
-				d->off = d->len;
-			} else {
-				n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL | MSG_DONTWAIT);
-				if (n < 0) {
-					if (errno == EAGAIN) {
-						relay_want_out(s, up, true);
-						return PUMP_BLOCKED;
-					}
-					*err = errno;
-					return PUMP_ERR_DST;
-				}
-				account(s, up, (size_t)n);
-				d->off += (uint32_t)n;
-				if (d->off < d->len) {
-					relay_want_out(s, up, true);
-					return PUMP_BLOCKED;
-				}
-			}
-			relay_want_out(s, up, false);
-			free(d->buf);
-			d->buf = NULL;
-			d->off = d->len = 0;
-		}
+		if (r != PUMP_DONE)
+			return r;
+		if (d->pipe && !d->bulk)
+			pipe_put(d);
 		if (d->eof) {
+			pipe_put(d);
 			if (!d->shut && up && s->car_hup && sock_linger_zero(s)) {
 				/* Closed with SO_LINGER {1, 0}: no FIN; the close that follows resets. */
 				d->shut = true;
@@ -142,12 +264,33 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 		}
 		size_t want = enforce_allowance(s, up);
 
-		if (!want)
+		if (!want) {
+			pipe_put(d);
 			return PUMP_BLOCKED; /* the throttle's timer pumps it again */
-		if (!d->ready)
+		}
+		if (!d->ready) {
+			pipe_put(d);
 			return PUMP_BLOCKED;
+		}
 		if (want > sizeof(scratch))
 			want = sizeof(scratch);
+		if (d->bulk && !d->discard) {
+			n = dir_splice_in(d, src, want);
+			if (n == -ENOMEM) {
+				d->bulk = false; /* no pipe to be had: copy */
+			} else if (n == -EAGAIN) {
+				d->ready = false;
+				return PUMP_BLOCKED;
+			} else if (n < 0) {
+				*err = (int)-n;
+				return PUMP_ERR_SRC;
+			} else {
+				/* A short splice may only mean the pipe was full: the source stays ready. */
+				enforce_used(s, up, (size_t)n);
+				d->eof = n == 0;
+				continue;
+			}
+		}
 		n = recv(src, scratch, want, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN) {
@@ -164,6 +307,7 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 		}
 		if (d->discard)
 			continue;
+		d->bulk = !up && (size_t)n >= BULK_ENTER;
 		m = send(dst, scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (m < 0) {
 			if (errno != EAGAIN) {
@@ -229,6 +373,8 @@ void relay_fail(struct ins_sock *s, int err)
 	/* Bytes that arrived before the failure are the program's to read, as on a kernel socket. */
 	if (s->down.len && !s->down.discard)
 		send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (s->down.piped && !s->down.discard)
+		splice(s->down.pipe->r, NULL, s->car, NULL, s->down.piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	/* A connection that was up stays a socket after a reset: the program may still set options on it (nginx
 	 * lifts TCP_CORK on a keepalive connection the client has just reset) or ask TCP_INFO, and the kernel
 	 * would answer.  A failed connect has nothing left to ask about. */
@@ -255,7 +401,7 @@ void relay_connected(struct ins_sock *s)
 
 	s->state = INS_CONNECTED;
 	relay_want_out(s, true, false); /* it was there for the connect's answer */
-	if (getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
+	if (!s->local.port && getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
 		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
 	flow_established(s);
 	group_rec_publish(s, MW_SS_CONNECTED, -1);
@@ -340,6 +486,7 @@ static void listener_pump(struct ins_sock *s)
 		}
 		c->prog_ino = st.st_ino;
 		c->state = INS_CONNECTED;
+		c->linger_set = s->linger_set; /* an accepted socket inherits the listener's options */
 		c->proc = proc_ref(s->proc);
 		mw_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss, len);
 		len = sizeof(ss);
@@ -463,6 +610,14 @@ void relay_run_queue(void)
 	}
 }
 
+/* Nothing unread from the program in the carrier. */
+static bool car_empty(struct ins_sock *s)
+{
+	int n = 0;
+
+	return !s->fill && !s->up.len && !s->up.piped && ioctl(s->car, SIOCINQ, &n) == 0 && n == 0;
+}
+
 void relay_car_event(struct ins_ev *ev, uint32_t events)
 {
 	struct ins_sock *s = container_of(ev, struct ins_sock, ev_car);
@@ -485,6 +640,12 @@ void relay_car_event(struct ins_ev *ev, uint32_t events)
 		s->up.ready = true;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->up.rdhup = true;
+	if ((events & EPOLLHUP) && s->state == INS_CONNECTED && car_empty(s)) {
+		/* The program has closed it and left nothing to send: only the FIN and the freeing are left,
+		 * and they can wait until the loop is idle rather than delay another socket's bytes. */
+		idle_sock(s);
+		return;
+	}
 	pump(s);
 }
 

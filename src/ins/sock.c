@@ -71,6 +71,7 @@ struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
 	s->local.family = (uint16_t)domain;
 	s->t_start_ms = ins_now_ms();
 	list_init(&s->runq);
+	list_init(&s->idlel);
 	list_init(&s->zlink);
 	list_init(&s->uflows);
 	list_init(&s->throttled);
@@ -192,6 +193,7 @@ static void sock_destroy(struct ins_sock *s)
 	}
 	if (!list_empty(&s->runq))
 		list_del(&s->runq);
+	idle_sock_gone(s);
 	if (s->zombie) {
 		list_del(&s->zlink);
 		ins.nzombies--;
@@ -202,8 +204,8 @@ static void sock_destroy(struct ins_sock *s)
 		close(s->car);
 	if (s->prog_end >= 0)
 		close(s->prog_end);
-	free(s->up.buf);
-	free(s->down.buf);
+	relay_dir_free(&s->up);
+	relay_dir_free(&s->down);
 	group_names_free(s);
 	ins.nsocks--;
 	group_put_if_unused(s->group);
@@ -332,6 +334,7 @@ static int cmd_bind(struct ins_sock *s, const struct mw_req *q)
 		return err;
 	if (bind(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
 		return -errno;
+	s->bound = true;
 	sock_update_local(s);
 	group_rec_publish(s, sock_page_state(s), 0);
 	return 0;
@@ -463,7 +466,13 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 	len = mw_addr_to_sockaddr(&a->addr, &ss);
 	if (len < 0)
 		return connect_refused(s, q, len);
-	sock_update_local(s);
+	if (s->bound) {
+		sock_update_local(s);
+	} else {
+		/* Unbound: what getsockname would say, without asking. */
+		memset(&s->local, 0, sizeof(s->local));
+		s->local.family = (uint16_t)s->domain;
+	}
 	err = enforce_check(s, POL_OP_CONNECT, &s->local, &a->addr, &v);
 	if (err)
 		return connect_refused(s, q, err); /* as a firewall's REJECT refuses: at once */
@@ -473,6 +482,7 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 	if (err == -EINPROGRESS || !err) {
 		struct ins_flow *f;
 
+		/* The kernel has chosen the local address and port already; the program may ask for them now. */
 		sock_update_local(s);
 		f = flow_new(s, IPPROTO_TCP, true, &s->local, &s->peer);
 		if (f) {
@@ -483,8 +493,6 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 		}
 	}
 	if (err == -EINPROGRESS) {
-		/* The kernel has chosen the local port already; the program may ask for it now. */
-		sock_update_local(s);
 		s->state = INS_CONNECTING;
 		group_rec_publish(s, MW_SS_CONNECTING, -1);
 		if (!nonblock) {
@@ -527,6 +535,8 @@ static int cmd_setsockopt(struct ins_sock *s, const struct mw_req *q)
 		ins_log(1, "socket %#x: setsockopt level %d name %d: %s", s->id, o->level, o->name, strerror(err));
 		return -err;
 	}
+	if (o->level == SOL_SOCKET && o->name == SO_LINGER)
+		s->linger_set = true;
 	return 0;
 }
 

@@ -54,6 +54,19 @@ static struct {
 	uint64_t noreply_done;
 } chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
 
+/* The asynchronous batch: its waiters live here, not on a caller's stack (chan_async_send). */
+static struct {
+	struct waiter w[CHAN_BATCH_MAX];
+	struct mw_req q[CHAN_BATCH_MAX];
+	int n; /* requests out; 0: none */
+	uint8_t epoch;
+} async;
+
+static bool waiter_is_async(const struct waiter *w)
+{
+	return w >= async.w && w < async.w + CHAN_BATCH_MAX;
+}
+
 /* Before fork: what this process set without an answer must be done before the child can ask about it on a
  * connection of its own (mwinsd keeps order within one connection only).  One answered request is the
  * barrier: mwinsd has handled everything sent before it. */
@@ -82,6 +95,12 @@ static void chan_atfork_child(void)
 	chan.reading = false;
 	chan.waiters = NULL;
 	chan.noreply_sent = chan.noreply_done = 0;
+	/* The parent's batch: its responses go to the parent; copies of what already came are not ours. */
+	for (int i = 0; i < async.n; i++) {
+		if (async.w[i].fd >= 0)
+			syscall(SYS_close, async.w[i].fd);
+	}
+	async.n = 0;
 }
 
 /* Where the INS is, as the environment said when the program started.  Programs rebuild their environment
@@ -328,7 +347,8 @@ static void chan_broken_locked(int fd)
 	pthread_cond_broadcast(&chan.cond);
 }
 
-static void chan_read_one_locked(int fd)
+/* Read one response and hand it to its waiter.  flags: MSG_DONTWAIT to only look (-EAGAIN: nothing yet). */
+static int chan_read_one_locked(int fd, int flags)
 {
 	struct mw_rsp r;
 	int rfd, trunc;
@@ -336,21 +356,24 @@ static void chan_read_one_locked(int fd)
 
 	chan.reading = true;
 	pthread_mutex_unlock(&chan.lock);
-	n = mw_recv_fd(fd, &r, sizeof(r), &rfd, &trunc, 0);
+	n = mw_recv_fd(fd, &r, sizeof(r), &rfd, &trunc, flags);
 	pthread_mutex_lock(&chan.lock);
 	chan.reading = false;
-	if (n == -EINTR) {
+	if (n == -EINTR || n == -EAGAIN) {
 		pthread_cond_broadcast(&chan.cond);
-		return;
+		return (int)n;
 	}
 	if (chan_rsp_frame_check(&r, n, trunc)) {
 		if (rfd >= 0)
 			syscall(SYS_close, rfd);
 		chan_broken_locked(fd);
-		return;
+		return -EIO;
 	}
 	for (struct waiter *w = chan.waiters; w; w = w->next) {
 		if (w->req_id == r.req_id && !w->done) {
+			/* Nobody may be waiting for a batch's socket yet: up out of the low numbers at once. */
+			if (rfd >= 0 && waiter_is_async(w))
+				rfd = shim_fd_move_high(rfd);
 			w->rsp = r;
 			w->fd = rfd;
 			w->done = true;
@@ -362,13 +385,24 @@ static void chan_read_one_locked(int fd)
 		syscall(SYS_close, rfd);
 	/* A response nobody waits for belongs to a thread that is gone (exec, or a signal): dropped. */
 	pthread_cond_broadcast(&chan.cond);
+	return 0;
+}
+
+static void chan_unlink_locked(struct waiter *w)
+{
+	for (struct waiter **pp = &chan.waiters; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			return;
+		}
+	}
 }
 
 /* Send n requests (q[0] with fd, if fd >= 0) back to back and wait for every response: one round trip for
  * all of them, since mwinsd answers a batch in one wake-up.  rfd[i] (if rfd) gets each one's descriptor. */
 static int chan_exchange(struct mw_req *q, int n, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
 {
-	struct waiter w[CHAN_BATCH_MAX], **pp;
+	struct waiter w[CHAN_BATCH_MAX];
 	int cfd, err, tries = *epoch ? 1 : 2, sent;
 	uint64_t covers;
 	ssize_t m;
@@ -416,19 +450,13 @@ again:
 	for (int i = 0; i < n; i++) {
 		while (!w[i].done) {
 			if (!chan.reading)
-				chan_read_one_locked(cfd);
+				chan_read_one_locked(cfd, 0);
 			else
 				pthread_cond_wait(&chan.cond, &chan.lock);
 		}
 	}
-	for (int i = 0; i < n; i++) {
-		for (pp = &chan.waiters; *pp; pp = &(*pp)->next) {
-			if (*pp == &w[i]) {
-				*pp = w[i].next;
-				break;
-			}
-		}
-	}
+	for (int i = 0; i < n; i++)
+		chan_unlink_locked(&w[i]);
 	if (!w[0].err && covers > chan.noreply_done)
 		chan.noreply_done = covers; /* answered: mwinsd has handled everything sent before it */
 	pthread_mutex_unlock(&chan.lock);
@@ -474,6 +502,94 @@ int chan_call_many(struct mw_req *q, int n, uint8_t *epoch, struct mw_rsp *r, in
 			return -EINVAL; /* only requests that name no socket may move to another INS on a retry */
 	}
 	return chan_exchange(q, n, epoch, -1, r, rfd);
+}
+
+int chan_async_send(struct mw_req *q, int n)
+{
+	int cfd, err, sent;
+
+	if (n < 1 || n > CHAN_BATCH_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&chan.lock);
+	err = async.n ? -EBUSY : chan_ensure_locked();
+	if (err) {
+		pthread_mutex_unlock(&chan.lock);
+		return err;
+	}
+	cfd = chan.fd;
+	async.epoch = chan.epoch;
+	for (int i = 0; i < n; i++) {
+		if (q[i].cmd != MW_CMD_SOCKET) {
+			pthread_mutex_unlock(&chan.lock);
+			return -EINVAL;
+		}
+		q[i].version = MW_PROTO_VERSION;
+		q[i].flags = MW_REQ_IDLE; /* made when mwinsd has nothing else to do (proto.h) */
+		q[i].req_id = chan.next_req++;
+		if (!chan.next_req)
+			chan.next_req = 1; /* 0 is HELLO's */
+		async.q[i] = q[i];
+		async.w[i] = (struct waiter){ .req_id = q[i].req_id, .fd = -1, .next = chan.waiters };
+		chan.waiters = &async.w[i];
+	}
+	async.n = n;
+	pthread_mutex_unlock(&chan.lock);
+
+	for (sent = 0; sent < n; sent++) {
+		if (mw_send_fd(cfd, &q[sent], sizeof(q[sent]), -1, 0) != (ssize_t)sizeof(q[sent]))
+			break;
+	}
+	if (sent < n) {
+		pthread_mutex_lock(&chan.lock);
+		chan_broken_locked(cfd); /* every waiter, ours too, is done with -EIO */
+		pthread_mutex_unlock(&chan.lock);
+	}
+	return 0;
+}
+
+int chan_async_collect(bool block, struct mw_rsp *r, int *rfd, int *n, uint8_t *epoch)
+{
+	pthread_mutex_lock(&chan.lock);
+	if (!async.n) {
+		pthread_mutex_unlock(&chan.lock);
+		return -ENOENT;
+	}
+	for (int i = 0; i < async.n; i++) {
+		while (!async.w[i].done) {
+			int err = 0;
+
+			if (!chan.reading)
+				err = chan_read_one_locked(chan.fd, block ? 0 : MSG_DONTWAIT);
+			else if (block)
+				pthread_cond_wait(&chan.cond, &chan.lock);
+			else
+				err = -EAGAIN;
+			if (err == -EAGAIN && !block) {
+				pthread_mutex_unlock(&chan.lock);
+				return -EAGAIN;
+			}
+		}
+	}
+	for (int i = 0; i < async.n; i++) {
+		struct waiter *w = &async.w[i];
+
+		chan_unlink_locked(w);
+		if (!w->err && chan_rsp_check(&async.q[i], &w->rsp, w->fd >= 0, true))
+			w->err = -EIO; /* mwinsd broke the protocol: nothing of this response is used */
+		r[i] = w->rsp;
+		if (w->err) {
+			r[i].ret = w->err;
+			if (w->fd >= 0)
+				syscall(SYS_close, w->fd);
+			w->fd = -1;
+		}
+		rfd[i] = w->fd;
+	}
+	*n = async.n;
+	*epoch = async.epoch;
+	async.n = 0;
+	pthread_mutex_unlock(&chan.lock);
+	return 0;
 }
 
 int chan_send_noreply(const struct shim_fd *e, struct mw_req *q, int fd)

@@ -133,6 +133,14 @@ int chan_call(struct mw_req *q, uint8_t *epoch, int fd, struct mw_rsp *r, int *r
 /* n (1..CHAN_BATCH_MAX) MW_CMD_SOCKET requests sent back to back, their responses awaited together: one round
  * trip.  r[i] and rfd[i] as for chan_call.  Returns 0 only when every response arrived and checked. */
 int chan_call_many(struct mw_req *q, int n, uint8_t *epoch, struct mw_rsp *r, int *rfd);
+/* The asynchronous batch (one per process): n (1..CHAN_BATCH_MAX) MW_CMD_SOCKET requests sent now, their
+ * responses collected later, so that the round trip overlaps the program's own work.  Their descriptors are
+ * moved up out of the program's way as they arrive, whichever thread reads them.
+ * chan_async_send: 0 once sent; -EBUSY if a batch is still out; else as chan_call.
+ * chan_async_collect: 0 with r[0..*n-1], rfd[] (a failed one has ret < 0 and rfd -1) and the epoch they came
+ * from; -EAGAIN if block is false and some have not come yet; -ENOENT if none is out.  Fork drops a batch. */
+int chan_async_send(struct mw_req *q, int n);
+int chan_async_collect(bool block, struct mw_rsp *r, int *rfd, int *n, uint8_t *epoch);
 /* Send q for socket e with MW_REQ_NOREPLY (and fd as SCM_RIGHTS if fd >= 0), and do not wait: mwinsd answers
  * nothing (proto.h says which requests may).  0 once sent; -ENETDOWN (e is of a dead INS), -ENETUNREACH,
  * -EIO as chan_call.  A fork waits first for what was sent this way (chan.c). */

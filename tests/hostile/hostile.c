@@ -411,11 +411,14 @@ static void cmd_malformed(void)
 	/* request flags: unknown bits, and "no reply" on a command whose answer carries its result */
 	{
 		static const struct { uint16_t cmd; uint32_t flags; const char *name; } fl[] = {
-			{ MW_CMD_SETSOCKOPT, 1U << 1, "flags-unknown-bit" },
+			{ MW_CMD_SETSOCKOPT, 1U << 2, "flags-unknown-bit" },
 			{ MW_CMD_SETSOCKOPT, 0x80000000U, "flags-high-bit" },
 			{ MW_CMD_GETSOCKOPT, MW_REQ_NOREPLY, "noreply-getsockopt" },
 			{ MW_CMD_SOCKET, MW_REQ_NOREPLY, "noreply-socket" },
 			{ MW_CMD_CONNECT, MW_REQ_NOREPLY, "noreply-connect-blocking" },
+			{ MW_CMD_SETSOCKOPT, MW_REQ_IDLE, "idle-setsockopt" },
+			{ MW_CMD_CONNECT, MW_REQ_IDLE, "idle-connect" },
+			{ MW_CMD_SOCKET, MW_REQ_IDLE | MW_REQ_NOREPLY, "idle-noreply-socket" },
 		};
 
 		for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
@@ -459,6 +462,21 @@ static void cmd_malformed(void)
 		say("sanity %s", id ? "ok" : "failed");
 		if (car >= 0)
 			close(car);
+		close(fd);
+	}
+	/* a request that may wait (MW_REQ_IDLE) is still answered, with its carrier */
+	{
+		struct mw_req iq = { .cmd = MW_CMD_SOCKET, .flags = MW_REQ_IDLE };
+		struct mw_rsp r;
+		int fd = chan_open(), rfd = -1;
+		bool ok;
+
+		iq.u.socket.domain = AF_INET;
+		iq.u.socket.type = SOCK_STREAM;
+		ok = hello(fd, NULL, NULL) && call(fd, &iq, -1, &r, &rfd) == OUT_RSP && r.ret == 0 && rfd >= 0;
+		say("idle-socket %s", ok ? "answered" : "unanswered");
+		if (rfd >= 0)
+			close(rfd);
 		close(fd);
 	}
 }

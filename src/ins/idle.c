@@ -1,0 +1,109 @@
+/*
+ * idle.c: requests that may wait (MW_REQ_IDLE) until the loop has nothing else to do.
+ *
+ * The shim asks for its next batch of sockets before it needs them (shim/pool.c).  Made at once, they would
+ * cost the connect or the bytes that follow them in the queue the time of making eight sockets: mwinsd is one
+ * thread, and a sequential client is waiting on it.  Made one at a time whenever a look at the events finds
+ * none, they fill the gaps: the time a client spends waiting for its server.
+ *
+ * The same goes for a connection its program has closed with nothing left to send: its FIN and the freeing
+ * of the real socket (the kernel's close work, which a direct client does in its own close()) wait for a gap.
+ *
+ * Nothing waits more than more than IDLE_MAX_NS, so a busy INS still answers (and the shim, which blocks on a
+ * batch only when its pool is empty, is never stuck behind load).
+ */
+#include <time.h>
+
+#include "ins.h"
+
+#define IDLE_QUEUE 64
+#define IDLE_MAX_NS (2 * 1000 * 1000)
+
+static struct {
+	struct ins_client *c; /* NULL: its client went away */
+	struct mw_req q;
+	uint64_t t_ns;
+} queue[IDLE_QUEUE];
+static unsigned head, len;
+static struct list socks = { &socks, &socks };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool idle_defer(struct ins_client *c, const struct mw_req *q)
+{
+	unsigned i;
+
+	if (len == IDLE_QUEUE)
+		return false;
+	i = (head + len++) % IDLE_QUEUE;
+	queue[i].c = c;
+	queue[i].q = *q;
+	queue[i].t_ns = now_ns();
+	return true;
+}
+
+void idle_client_gone(struct ins_client *c)
+{
+	for (unsigned k = 0; k < len; k++) {
+		unsigned i = (head + k) % IDLE_QUEUE;
+
+		if (queue[i].c == c)
+			queue[i].c = NULL;
+	}
+}
+
+void idle_sock(struct ins_sock *s)
+{
+	if (!list_empty(&s->idlel))
+		return;
+	s->idle_ns = now_ns();
+	list_add_tail(&socks, &s->idlel);
+}
+
+void idle_sock_gone(struct ins_sock *s)
+{
+	if (!list_empty(&s->idlel))
+		list_del(&s->idlel);
+}
+
+bool idle_pending(void)
+{
+	return len > 0 || !list_empty(&socks);
+}
+
+void idle_run(bool idle)
+{
+	uint64_t t = 0;
+
+	if (!idle_pending())
+		return;
+	if (!idle)
+		t = now_ns();
+	/* Closes first: they give back what the requests would take. */
+	if (!list_empty(&socks)) {
+		struct ins_sock *s = container_of(socks.next, struct ins_sock, idlel);
+
+		if (idle || t - s->idle_ns >= IDLE_MAX_NS) {
+			list_del(&s->idlel);
+			relay_pump(s);
+			return;
+		}
+	}
+	while (len && !queue[head].c) {
+		head = (head + 1) % IDLE_QUEUE;
+		len--;
+	}
+	if (len && (idle || t - queue[head].t_ns >= IDLE_MAX_NS)) {
+		unsigned i = head;
+
+		head = (head + 1) % IDLE_QUEUE;
+		len--;
+		client_exec(queue[i].c, &queue[i].q, -1);
+	}
+}
