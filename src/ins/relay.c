@@ -661,6 +661,12 @@ void relay_real_event(struct ins_ev *ev, uint32_t events)
 
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
+		/* epoll reports the socket's state as it is now, not as it was at the edge, and TCP is never
+		 * writable while its SYN is out: writable and not hung up is connected, with nothing to ask. */
+		if (!(events & (EPOLLERR | EPOLLHUP))) {
+			relay_connected(s);
+			return;
+		}
 		if (getsockopt(s->real, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err) {

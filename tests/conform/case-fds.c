@@ -121,3 +121,40 @@ CASE(fork_sees_opts_4)
 	echo_probe(fd);
 	close(fd);
 }
+
+/* Connections one after another, so that the shim asks for sockets ahead (pool.c), with a fork in between:
+ * the child's sockets are its own and work, the parent's go on working, and every socket() is the lowest
+ * free number in both. */
+static int conns_in_row(int n)
+{
+	int bad = 0;
+
+	for (int i = 0; i < n; i++) {
+		int want = lowest_free(), fd = socket(AF_INET, SOCK_STREAM, 0);
+		char c = 'x';
+
+		if (fd != want || connect_echo(fd, AF_INET) != 0 || write(fd, &c, 1) != 1 || read(fd, &c, 1) != 1 ||
+		    c != 'x')
+			bad++;
+		if (fd >= 0)
+			close(fd);
+	}
+	return bad;
+}
+
+CASE(pool_ahead_fork_4)
+{
+	int st = 0;
+	pid_t pid;
+
+	expect_res("before_fork", conns_in_row(13), 0);
+	pid = fork();
+	if (pid < 0)
+		setup_fail("fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(conns_in_row(20) ? 1 : 0);
+	expect_res("parent_during", conns_in_row(20), 0);
+	waitpid(pid, &st, 0);
+	expect_res("child", WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0);
+	expect_res("parent_after", conns_in_row(10), 0);
+}

@@ -125,4 +125,5 @@
 	/* case-fds.c */                                                                                           \
 	X(socket_lowest_fd_4, 3)                                                                                   \
 	X(closerange_reuse_4, 5)                                                                                   \
-	X(fork_sees_opts_4, 4)
+	X(fork_sees_opts_4, 4)                                                                                     \
+	X(pool_ahead_fork_4, 10)
