@@ -9,7 +9,7 @@
  * The same goes for a connection its program has closed with nothing left to send: its FIN and the freeing
  * of the real socket (the kernel's close work, which a direct client does in its own close()) wait for a gap.
  *
- * Nothing waits more than more than IDLE_MAX_NS, so a busy INS still answers (and the shim, which blocks on a
+ * Nothing waits more than IDLE_MAX_NS, so a busy INS still answers (and the shim, which blocks on a
  * batch only when its pool is empty, is never stuck behind load).
  */
 #include <time.h>
