@@ -28,7 +28,7 @@ static bool shim_is_udp(int domain, int type, int protocol)
 /* Fill the program's end of a fresh carrier so it stays unwritable while the connect is in flight. */
 static int shim_fill(int fd, uint32_t *sndbuf)
 {
-	static const char zeros[4096];
+	static const char zeros[16384];
 	int one = 1, v = 0;
 	socklen_t len = sizeof(v);
 	uint32_t total = 0;
@@ -37,12 +37,16 @@ static int shim_fill(int fd, uint32_t *sndbuf)
 	    real.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one)) < 0)
 		return -errno;
 	*sndbuf = (uint32_t)v;
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < 16; i++) {
 		ssize_t n = real.send(fd, zeros, sizeof(zeros), MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0)
 			return errno == EAGAIN ? (int)total : -errno;
 		total += (uint32_t)n;
+		/* A non-blocking stream send takes what fits and stops: a short one means full, with no second
+		 * call to hear EAGAIN.  (The minimum buffer holds about 5 KB.) */
+		if ((size_t)n < sizeof(zeros))
+			return (int)total;
 	}
 	return -ENOBUFS;
 }
