@@ -202,27 +202,41 @@ static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw
 
 static void client_read(struct ins_client *c)
 {
-	/* A bounded batch per wakeup, so one chatty client can't starve the rest. */
-	for (int budget = 64; budget > 0 && !c->dead; budget--) {
-		struct mw_req q;
-		int fd, trunc;
-		ssize_t n = mw_recv_fd(c->ev.fd, &q, sizeof(q), &fd, &trunc, MSG_DONTWAIT);
+	/* A bounded batch per wakeup, so one chatty client can't starve the rest.  Up to MW_RX_MAX messages a
+	 * call: a batch of requests costs one read, and a read that comes back short found the queue empty, with
+	 * no further call to hear EAGAIN. */
+	for (int budget = 64; budget > 0 && !c->dead;) {
+		struct mw_req q[MW_RX_MAX];
+		struct mw_rx rx[MW_RX_MAX];
+		int want = budget < MW_RX_MAX ? budget : MW_RX_MAX, got;
 
-		if (n == -EAGAIN || n == -EINTR)
+		for (int i = 0; i < want; i++)
+			rx[i] = (struct mw_rx){ .buf = &q[i], .len = sizeof(q[i]) };
+		got = mw_recv_many(c->ev.fd, rx, want, MSG_DONTWAIT);
+		if (got == -EAGAIN || got == -EINTR)
 			return; /* level-triggered: an interrupted read comes back */
-		if (n <= 0) {
-			client_kill(c, n == 0 ? "hung up" : "receive error");
+		if (got <= 0) {
+			client_kill(c, "receive error");
 			return;
 		}
-		if (client_check_req(&q, (size_t)n, fd >= 0, trunc, c->group != NULL)) {
-			if (fd >= 0)
-				close(fd);
-			client_kill(c, "protocol violation");
-			return;
+		for (int i = 0; i < got; i++) {
+			if (c->dead) {
+				/* killed by an earlier message of this read: the rest are dropped, their fds closed */
+			} else if (rx[i].n == 0) {
+				client_kill(c, "hung up");
+			} else if (client_check_req(&q[i], (size_t)rx[i].n, rx[i].fd >= 0, rx[i].truncated,
+						    c->group != NULL)) {
+				client_kill(c, "protocol violation");
+			} else if (!(q[i].flags & MW_REQ_IDLE) || !idle_defer(c, &q[i])) {
+				client_exec(c, &q[i], rx[i].fd);
+				continue; /* the fd is the handler's */
+			}
+			if (rx[i].fd >= 0)
+				close(rx[i].fd);
 		}
-		if ((q.flags & MW_REQ_IDLE) && idle_defer(c, &q))
-			continue;
-		client_exec(c, &q, fd);
+		if (got < want)
+			return;
+		budget -= got;
 	}
 	/* Budget used up with input possibly left: level-triggered epoll brings us back. */
 }

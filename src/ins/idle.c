@@ -9,8 +9,8 @@
  * The same goes for a connection its program has closed with nothing left to send: its FIN and the freeing
  * of the real socket (the kernel's close work, which a direct client does in its own close()) wait for a gap.
  *
- * Nothing waits more than IDLE_MAX_NS, so a busy INS still answers (and the shim, which blocks on a
- * batch only when its pool is empty, is never stuck behind load).
+ * Nothing waits much more than IDLE_MAX_NS: a busy loop runs everything that has waited that long, at the end
+ * of each turn.  The shim never waits on such a batch: with its pool empty, it asks for one socket outright.
  */
 #include <time.h>
 
@@ -18,6 +18,7 @@
 
 #define IDLE_QUEUE 64
 #define IDLE_MAX_NS (2 * 1000 * 1000)
+#define IDLE_DUE_MAX 64 /* items run in one busy turn */
 
 static struct {
 	struct ins_client *c; /* NULL: its client went away */
@@ -79,6 +80,10 @@ bool idle_pending(void)
 
 void idle_run(bool idle)
 {
+	/* Idle: one item, then back to epoll to see whether work came meanwhile.  Busy: every item that has
+	 * waited IDLE_MAX_NS (up to IDLE_DUE_MAX a turn), closes and requests alike, so that the bound holds
+	 * however busy the loop is and whatever keeps it busy. */
+	unsigned budget = idle ? 1 : IDLE_DUE_MAX;
 	uint64_t t = 0;
 
 	if (!idle_pending())
@@ -86,24 +91,28 @@ void idle_run(bool idle)
 	if (!idle)
 		t = now_ns();
 	/* Closes first: they give back what the requests would take. */
-	if (!list_empty(&socks)) {
+	while (budget && !list_empty(&socks)) {
 		struct ins_sock *s = container_of(socks.next, struct ins_sock, idlel);
 
-		if (idle || t - s->idle_ns >= IDLE_MAX_NS) {
-			list_del(&s->idlel);
-			relay_pump(s);
-			return;
-		}
+		if (!idle && t - s->idle_ns < IDLE_MAX_NS)
+			break;
+		list_del(&s->idlel);
+		relay_pump(s);
+		budget--;
 	}
-	while (len && !queue[head].c) {
-		head = (head + 1) % IDLE_QUEUE;
-		len--;
-	}
-	if (len && (idle || t - queue[head].t_ns >= IDLE_MAX_NS)) {
-		unsigned i = head;
+	while (budget) {
+		unsigned i;
 
+		while (len && !queue[head].c) {
+			head = (head + 1) % IDLE_QUEUE;
+			len--;
+		}
+		if (!len || (!idle && t - queue[head].t_ns < IDLE_MAX_NS))
+			break;
+		i = head;
 		head = (head + 1) % IDLE_QUEUE;
 		len--;
 		client_exec(queue[i].c, &queue[i].q, -1);
+		budget--;
 	}
 }

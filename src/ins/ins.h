@@ -362,6 +362,9 @@ void relay_run_queue(void);
 void relay_fail(struct ins_sock *s, int err);
 /* Free what a direction holds (its remainder, its pipe) when its socket goes. */
 void relay_dir_free(struct ins_dir *d);
+/* Pipes for splicing open at once, pooled or holding bytes; each is two fds, which main.c keeps out of the
+ * sockets' share.  Beyond it, bulk is copied. */
+#define RELAY_PIPES_MAX 64
 
 /* wait.c: the loop's wait for events (a short adaptive spin, then epoll_wait).  more_work: something is on
  * the run queue, so only look.  Returns what epoll_wait returns. */

@@ -306,7 +306,8 @@ int main(int argc, char **argv)
 		}
 		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > 1U << 24)
 			rl.rlim_cur = 1U << 24;
-		rl.rlim_cur = rl.rlim_cur > 128 ? rl.rlim_cur - 64 : 64; /* for the loop, the registry, ... */
+		/* for the loop, the registry, ..., and the relay's pipes */
+		rl.rlim_cur = rl.rlim_cur > 256 + 2 * RELAY_PIPES_MAX ? rl.rlim_cur - 64 - 2 * RELAY_PIPES_MAX : 64;
 		ins.max_clients = (uint32_t)(rl.rlim_cur / 32);
 		ins.max_socks = (uint32_t)(rl.rlim_cur - 2 * ins.max_clients) / 2;
 	}

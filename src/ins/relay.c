@@ -116,6 +116,7 @@ struct ins_pipe {
 
 static struct ins_pipe *pipe_pool[PIPE_POOL_MAX];
 static unsigned pipe_npool;
+static unsigned pipes_open; /* pooled or lent: at most RELAY_PIPES_MAX */
 
 static struct ins_pipe *pipe_get(void)
 {
@@ -124,7 +125,7 @@ static struct ins_pipe *pipe_get(void)
 
 	if (pipe_npool)
 		return pipe_pool[--pipe_npool];
-	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+	if (pipes_open == RELAY_PIPES_MAX || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return NULL;
 	p = malloc(sizeof(*p));
 	if (!p) {
@@ -132,6 +133,7 @@ static struct ins_pipe *pipe_get(void)
 		close(fds[1]);
 		return NULL;
 	}
+	pipes_open++;
 	p->r = fds[0];
 	p->w = fds[1];
 	/* A chunk's worth of slots: a pipe holds 16 buffers by default, and a splice takes one per page or per
@@ -156,6 +158,7 @@ static void pipe_put(struct ins_dir *d)
 	close(p->r);
 	close(p->w);
 	free(p);
+	pipes_open--;
 }
 
 void relay_dir_free(struct ins_dir *d)
@@ -276,11 +279,11 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 			want = sizeof(scratch);
 		if (d->bulk && !d->discard) {
 			n = dir_splice_in(d, src, want);
-			if (n == -ENOMEM) {
-				d->bulk = false; /* no pipe to be had: copy */
-			} else if (n == -EAGAIN) {
-				d->ready = false;
-				return PUMP_BLOCKED;
+			if (n == -ENOMEM || n == -EAGAIN || n == 0) {
+				/* No pipe to be had; or nothing, or an end: splice from TCP stops at an urgent mark
+				 * (EAGAIN, or 0 once a FIN is queued behind it) where recv steps over it.  The copy
+				 * below tells which it is. */
+				d->bulk = false;
 			} else if (n < 0) {
 				*err = (int)-n;
 				return PUMP_ERR_SRC;
@@ -375,6 +378,7 @@ void relay_fail(struct ins_sock *s, int err)
 		send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (s->down.piped && !s->down.discard)
 		splice(s->down.pipe->r, NULL, s->car, NULL, s->down.piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	relay_dir_free(&s->down); /* a zombie keeps no buffer or pipe */
 	/* A connection that was up stays a socket after a reset: the program may still set options on it (nginx
 	 * lifts TCP_CORK on a keepalive connection the client has just reset) or ask TCP_INFO, and the kernel
 	 * would answer.  A failed connect has nothing left to ask about. */
@@ -529,8 +533,8 @@ static void pump(struct ins_sock *s)
 	uint64_t before;
 	int err = 0;
 
-	if (s->dead)
-		return;
+	if (s->dead || s->zombie)
+		return; /* a zombie's carrier is gone: nothing to move */
 	if (s->dgram) {
 		dgram_pump(s);
 		return;
@@ -642,7 +646,9 @@ void relay_car_event(struct ins_ev *ev, uint32_t events)
 		s->up.rdhup = true;
 	if ((events & EPOLLHUP) && s->state == INS_CONNECTED && car_empty(s)) {
 		/* The program has closed it and left nothing to send: only the FIN and the freeing are left,
-		 * and they can wait until the loop is idle rather than delay another socket's bytes. */
+		 * and they can wait until the loop is idle rather than delay another socket's bytes.  Nothing can
+		 * come after a hang-up, so the empty carrier is already its end: no read to hear that. */
+		s->up.eof = true;
 		idle_sock(s);
 		return;
 	}

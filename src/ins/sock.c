@@ -117,12 +117,13 @@ void sock_make_zombie(struct ins_sock *s)
 		sock_free_deferred(s); /* the program has already said it closed it */
 		return;
 	}
-	/* The carrier has nothing more to say; the real socket stays for TCP_INFO and friends. */
-	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
+	/* The carrier has nothing more to say; the real socket stays for TCP_INFO and friends, unwatched.  Our
+	 * carrier end has no other copy, so its close takes it out of the epoll set. */
 	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
 	close(s->car);
 	s->car = -1;
 	s->zombie = true;
+	idle_sock_gone(s); /* a hang-up queued for idle time is over */
 	group_rec_publish(s, MW_SS_CLOSED, 0);
 	list_add_tail(&ins.zombies, &s->zlink);
 	if (++ins.nzombies > MAX_ZOMBIES)
@@ -168,8 +169,9 @@ void sock_free_deferred(struct ins_sock *s)
 		ins.dead_cap = cap;
 	}
 	ins.dead_socks[ins.ndead++] = s;
-	/* Deregister now: a closed fd number may be reused by a new socket in this same iteration. */
-	if (s->real >= 0)
+	/* Deregister now: a closed fd number may be reused by a new socket in this same iteration.  (A zombie's
+	 * real socket is already out of the set.) */
+	if (s->real >= 0 && !s->zombie)
 		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
 	if (s->car >= 0)
 		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);

@@ -40,28 +40,22 @@ ssize_t mw_send_fd(int sock, const void *buf, size_t len, int fd, int flags)
 	return n < 0 ? -errno : n;
 }
 
-ssize_t mw_recv_fd(int sock, void *buf, size_t len, int *fd, int *truncated, int flags)
+/* Room for a handful of descriptors: a hostile sender may attach several, and we must see them all to close
+ * them; anything beyond this is cut by the kernel (MSG_CTRUNC) and closed by it. */
+union rx_ctl {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(8 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+};
+
+/* The one descriptor a received message may carry; every other one is closed, and anything unexpected marks
+ * the message truncated. */
+static void rx_take_fds(struct msghdr *msg, int *fd, int *truncated)
 {
-	/* Room for a handful of descriptors: a hostile sender may attach several, and we must see them all to
-	 * close them; anything beyond this is cut by the kernel (MSG_CTRUNC) and closed by it. */
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(8 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
-	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			      .msg_controllen = sizeof(ctl.buf) };
 	struct cmsghdr *c;
-	ssize_t n;
 
 	*fd = -1;
-	*truncated = 0;
-	n = syscall(SYS_recvmsg, sock, &msg, flags | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-		*truncated = 1;
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+	*truncated = (msg->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		size_t i, nfd;
 
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
@@ -81,5 +75,45 @@ ssize_t mw_recv_fd(int sock, void *buf, size_t len, int *fd, int *truncated, int
 			}
 		}
 	}
+}
+
+ssize_t mw_recv_fd(int sock, void *buf, size_t len, int *fd, int *truncated, int flags)
+{
+	union rx_ctl ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			      .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n;
+
+	*fd = -1;
+	*truncated = 0;
+	n = syscall(SYS_recvmsg, sock, &msg, flags | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	rx_take_fds(&msg, fd, truncated);
 	return n;
+}
+
+int mw_recv_many(int sock, struct mw_rx *rx, int n, int flags)
+{
+	union rx_ctl ctl[MW_RX_MAX];
+	struct iovec iov[MW_RX_MAX];
+	struct mmsghdr mm[MW_RX_MAX];
+	int got;
+
+	if (n < 1 || n > MW_RX_MAX)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ .iov_base = rx[i].buf, .iov_len = rx[i].len };
+		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1, .msg_control = ctl[i].buf,
+						       .msg_controllen = sizeof(ctl[i].buf) } };
+	}
+	got = (int)syscall(SYS_recvmmsg, sock, mm, (unsigned)n, flags | MSG_CMSG_CLOEXEC, NULL);
+	if (got < 0)
+		return -errno;
+	for (int i = 0; i < got; i++) {
+		rx[i].n = (ssize_t)mm[i].msg_len;
+		rx_take_fds(&mm[i].msg_hdr, &rx[i].fd, &rx[i].truncated);
+	}
+	return got;
 }

@@ -39,6 +39,22 @@ ssize_t mw_send_fd(int sock, const void *buf, size_t len, int fd, int flags);
  * -EINTR is returned, not retried, so that a blocking caller can honour signals. */
 ssize_t mw_recv_fd(int sock, void *buf, size_t len, int *fd, int *truncated, int flags);
 
+/* One message for mw_recv_many: buf and len are the caller's; n (bytes, 0 for the peer's end), fd and
+ * truncated are filled in as mw_recv_fd fills them. */
+struct mw_rx {
+	void *buf;
+	size_t len;
+	ssize_t n;
+	int fd;
+	int truncated;
+};
+
+/* Receive up to n (at most MW_RX_MAX) messages of a SOCK_SEQPACKET socket in one call (recvmmsg), each
+ * checked as mw_recv_fd checks one.  Returns how many came, or -errno (-EAGAIN: none with MSG_DONTWAIT).
+ * Fewer than n with MSG_DONTWAIT means there were no more. */
+#define MW_RX_MAX 16
+int mw_recv_many(int sock, struct mw_rx *rx, int n, int flags);
+
 /* Write value (len bytes) to dir/name atomically: a temporary file in dir, then rename. */
 int mw_file_write_atomic(const char *dir, const char *name, const char *value, size_t len);
 

@@ -295,15 +295,27 @@ static int chan_ensure_locked(void)
 int shim_fd_move_high(int fd)
 {
 	/* Out of the way of the low numbers programs expect to find free (an exec'd helper checks that the
-	 * close-on-exec fds it was not given are gone). */
+	 * close-on-exec fds it was not given are gone).  The floor comes from RLIMIT_NOFILE, asked once: a
+	 * program that lowers its limit under the floor makes the dup fail with EINVAL, and we ask again. */
+	static int floor_cached;
 	struct rlimit rl;
-	int hi;
+	int base = __atomic_load_n(&floor_cached, __ATOMIC_RELAXED), hi;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 256 &&
-	    (hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC,
-			       (long)(rl.rlim_cur > 1024 ? 1024 - 64 : rl.rlim_cur - 64))) >= 0) {
-		syscall(SYS_close, fd);
-		return hi;
+	for (int tries = 0; tries < 2; tries++) {
+		if (base <= 0) {
+			if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur <= 256)
+				return fd;
+			base = (int)(rl.rlim_cur > 1024 ? 1024 - 64 : rl.rlim_cur - 64);
+			__atomic_store_n(&floor_cached, base, __ATOMIC_RELAXED);
+		}
+		hi = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, (long)base);
+		if (hi >= 0) {
+			syscall(SYS_close, fd);
+			return hi;
+		}
+		if (errno != EINVAL)
+			return fd;
+		base = 0;
 	}
 	return fd;
 }
@@ -398,6 +410,40 @@ static void chan_unlink_locked(struct waiter *w)
 	}
 }
 
+/* Send q[0..n): the first carries fd if there is one.  Returns how many went, all of them unless the channel
+ * broke.  One sendmmsg for a batch: a request per call would be a system call per socket asked for. */
+static int chan_send_reqs(int cfd, struct mw_req *q, int n, int fd)
+{
+	struct mmsghdr mm[CHAN_BATCH_MAX];
+	struct iovec iov[CHAN_BATCH_MAX];
+	int sent = 0;
+
+	if (fd >= 0 || n == 1) {
+		if (mw_send_fd(cfd, &q[0], sizeof(q[0]), fd, 0) != (ssize_t)sizeof(q[0]))
+			return 0;
+		sent = 1;
+	}
+	while (sent < n) {
+		int k = n - sent, m;
+
+		for (int i = 0; i < k; i++) {
+			iov[i] = (struct iovec){ .iov_base = &q[sent + i], .iov_len = sizeof(q[0]) };
+			mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+		}
+		m = (int)syscall(SYS_sendmmsg, cfd, mm, (unsigned)k, MSG_NOSIGNAL);
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m <= 0)
+			break;
+		for (int i = 0; i < m; i++) {
+			if (mm[i].msg_len != sizeof(q[0]))
+				return sent + i; /* a seqpacket send is all or nothing: cannot happen */
+		}
+		sent += m;
+	}
+	return sent;
+}
+
 /* Send n requests (q[0] with fd, if fd >= 0) back to back and wait for every response: one round trip for
  * all of them, since mwinsd answers a batch in one wake-up.  rfd[i] (if rfd) gets each one's descriptor. */
 static int chan_exchange(struct mw_req *q, int n, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
@@ -405,7 +451,6 @@ static int chan_exchange(struct mw_req *q, int n, uint8_t *epoch, int fd, struct
 	struct waiter w[CHAN_BATCH_MAX];
 	int cfd, err, tries = *epoch ? 1 : 2, sent;
 	uint64_t covers;
-	ssize_t m;
 
 again:
 	memset(w, 0, sizeof(w));
@@ -433,11 +478,7 @@ again:
 	}
 	pthread_mutex_unlock(&chan.lock);
 
-	for (sent = 0; sent < n; sent++) {
-		m = mw_send_fd(cfd, &q[sent], sizeof(q[sent]), sent ? -1 : fd, 0);
-		if (m != (ssize_t)sizeof(q[sent]))
-			break;
-	}
+	sent = chan_send_reqs(cfd, q, n, fd);
 
 	pthread_mutex_lock(&chan.lock);
 	if (sent < n) {
@@ -516,13 +557,15 @@ int chan_async_send(struct mw_req *q, int n)
 		pthread_mutex_unlock(&chan.lock);
 		return err;
 	}
-	cfd = chan.fd;
-	async.epoch = chan.epoch;
 	for (int i = 0; i < n; i++) {
 		if (q[i].cmd != MW_CMD_SOCKET) {
 			pthread_mutex_unlock(&chan.lock);
-			return -EINVAL;
+			return -EINVAL; /* checked before any waiter is linked */
 		}
+	}
+	cfd = chan.fd;
+	async.epoch = chan.epoch;
+	for (int i = 0; i < n; i++) {
 		q[i].version = MW_PROTO_VERSION;
 		q[i].flags = MW_REQ_IDLE; /* made when mwinsd has nothing else to do (proto.h) */
 		q[i].req_id = chan.next_req++;
@@ -535,10 +578,7 @@ int chan_async_send(struct mw_req *q, int n)
 	async.n = n;
 	pthread_mutex_unlock(&chan.lock);
 
-	for (sent = 0; sent < n; sent++) {
-		if (mw_send_fd(cfd, &q[sent], sizeof(q[sent]), -1, 0) != (ssize_t)sizeof(q[sent]))
-			break;
-	}
+	sent = chan_send_reqs(cfd, q, n, -1);
 	if (sent < n) {
 		pthread_mutex_lock(&chan.lock);
 		chan_broken_locked(cfd); /* every waiter, ours too, is done with -EIO */
@@ -547,7 +587,7 @@ int chan_async_send(struct mw_req *q, int n)
 	return 0;
 }
 
-int chan_async_collect(bool block, struct mw_rsp *r, int *rfd, int *n, uint8_t *epoch)
+int chan_async_collect(struct mw_rsp *r, int *rfd, int *n, uint8_t *epoch)
 {
 	pthread_mutex_lock(&chan.lock);
 	if (!async.n) {
@@ -556,15 +596,8 @@ int chan_async_collect(bool block, struct mw_rsp *r, int *rfd, int *n, uint8_t *
 	}
 	for (int i = 0; i < async.n; i++) {
 		while (!async.w[i].done) {
-			int err = 0;
-
-			if (!chan.reading)
-				err = chan_read_one_locked(chan.fd, block ? 0 : MSG_DONTWAIT);
-			else if (block)
-				pthread_cond_wait(&chan.cond, &chan.lock);
-			else
-				err = -EAGAIN;
-			if (err == -EAGAIN && !block) {
+			/* Another thread reading: it files what it reads, and we look again next time. */
+			if (chan.reading || chan_read_one_locked(chan.fd, MSG_DONTWAIT) == -EAGAIN) {
 				pthread_mutex_unlock(&chan.lock);
 				return -EAGAIN;
 			}

@@ -78,7 +78,8 @@ static bool pool_ent_hung_up(const struct pool_ent *ent)
 	return poll(&p, 1, 0) != 1 || (p.revents & (POLLHUP | POLLERR));
 }
 
-/* Check a carrier that came in a batch and put it out of the program's way (high: chan.c has moved it). */
+/* Check a carrier that came in a batch and put it out of the program's way (high: chan.c has moved it).  The
+ * fd is ours from here: kept, or closed on failure. */
 static int pool_keep(int f, int fd, uint32_t sock_id, uint8_t epoch, bool high)
 {
 	struct pool_ent *ent = &pool.ent[f][pool.n[f]];
@@ -86,10 +87,11 @@ static int pool_keep(int f, int fd, uint32_t sock_id, uint8_t epoch, bool high)
 	int t = 0;
 	socklen_t tl = sizeof(t);
 
-	if (pool.n[f] == 2 * CHAN_BATCH_MAX)
-		return -ENOSPC;
-	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &tl) < 0 || t != SOCK_STREAM)
+	if (pool.n[f] == 2 * CHAN_BATCH_MAX ||
+	    real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &tl) < 0 || t != SOCK_STREAM) {
+		syscall(SYS_close, fd);
 		return -EIO;
+	}
 	if (!high)
 		fd = shim_fd_move_high(fd);
 	if (fstat(fd, &st) < 0) {
@@ -105,14 +107,14 @@ static int pool_keep(int f, int fd, uint32_t sock_id, uint8_t epoch, bool high)
 }
 
 /* Ask for a batch: the first socket is the caller's, the rest wait here.  Lock held. */
-static int pool_fill_locked(int domain, int f, int *fd, uint32_t *sock_id, uint8_t *epoch)
+static int pool_fill_locked(int domain, int f, bool one, int *fd, uint32_t *sock_id, uint8_t *epoch)
 {
 	struct mw_req q[CHAN_BATCH_MAX] = { 0 };
 	struct mw_rsp r[CHAN_BATCH_MAX];
 	int rfd[CHAN_BATCH_MAX], n, err;
 
 	/* One at a time at first: a program that makes one socket gets one. */
-	n = pool.made[f] < 2 ? 1 : pool.made[f] < CHAN_BATCH_MAX ? (int)pool.made[f] : CHAN_BATCH_MAX;
+	n = one || pool.made[f] < 2 ? 1 : pool.made[f] < CHAN_BATCH_MAX ? (int)pool.made[f] : CHAN_BATCH_MAX;
 	for (int i = 0; i < n; i++) {
 		q[i].cmd = MW_CMD_SOCKET;
 		q[i].u.socket.domain = domain;
@@ -136,15 +138,15 @@ static int pool_fill_locked(int domain, int f, int *fd, uint32_t *sock_id, uint8
 		if (*fd < 0) {
 			*fd = rfd[i];
 			*sock_id = r[i].sock_id;
-		} else if (pool_keep(f, rfd[i], r[i].sock_id, *epoch, false) < 0) {
-			syscall(SYS_close, rfd[i]);
+		} else {
+			pool_keep(f, rfd[i], r[i].sock_id, *epoch, false);
 		}
 	}
 	return *fd >= 0 ? 0 : err;
 }
 
-/* Keep what the batch sent ahead has brought.  block: wait for it.  Lock held. */
-static void pool_collect_locked(bool block)
+/* Keep what the batch sent ahead has brought, if it is all back.  Lock held. */
+static void pool_collect_locked(void)
 {
 	struct mw_rsp r[CHAN_BATCH_MAX];
 	int rfd[CHAN_BATCH_MAX], n, f = pool.ahead;
@@ -152,14 +154,16 @@ static void pool_collect_locked(bool block)
 
 	if (f < 0)
 		return;
-	if (chan_async_collect(block, r, rfd, &n, &epoch) == -EAGAIN)
+	if (chan_async_collect(r, rfd, &n, &epoch) == -EAGAIN)
 		return;
 	pool.ahead = -1;
 	for (int i = 0; i < n; i++) {
 		if (rfd[i] < 0)
 			continue; /* failed: the next fill asks again, and reports */
-		if (r[i].ret < 0 || pool_keep(f, rfd[i], r[i].sock_id, epoch, true) < 0)
+		if (r[i].ret < 0)
 			syscall(SYS_close, rfd[i]);
+		else
+			pool_keep(f, rfd[i], r[i].sock_id, epoch, true);
 	}
 }
 
@@ -207,14 +211,12 @@ int pool_take(int domain, int *fd, uint32_t *sock_id, uint8_t *epoch, bool *pool
 		pthread_atfork(NULL, NULL, pool_atfork_child);
 	}
 	*fd = -1;
-	pool_collect_locked(false);
+	pool_collect_locked();
 	*pooled = pool_take_locked(f, fd, sock_id, epoch);
-	if (!*pooled && pool.ahead == f) {
-		pool_collect_locked(true);
-		*pooled = pool_take_locked(f, fd, sock_id, epoch);
-	}
+	/* The batch asked ahead not back yet (mwinsd makes it when it is idle, or within 2 ms): one socket now,
+	 * rather than a wait behind whatever keeps mwinsd busy; the batch stays out, to be kept when it comes. */
 	if (!*pooled)
-		err = pool_fill_locked(domain, f, fd, sock_id, epoch);
+		err = pool_fill_locked(domain, f, pool.ahead == f, fd, sock_id, epoch);
 	else if (pool.n[f] < CHAN_BATCH_MAX / 2 && pool.ahead < 0 && pool.made[f] >= CHAN_BATCH_MAX)
 		pool_ask_ahead_locked(domain, f);
 	pthread_mutex_unlock(&pool.lock);

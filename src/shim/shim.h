@@ -137,10 +137,10 @@ int chan_call_many(struct mw_req *q, int n, uint8_t *epoch, struct mw_rsp *r, in
  * responses collected later, so that the round trip overlaps the program's own work.  Their descriptors are
  * moved up out of the program's way as they arrive, whichever thread reads them.
  * chan_async_send: 0 once sent; -EBUSY if a batch is still out; else as chan_call.
- * chan_async_collect: 0 with r[0..*n-1], rfd[] (a failed one has ret < 0 and rfd -1) and the epoch they came
- * from; -EAGAIN if block is false and some have not come yet; -ENOENT if none is out.  Fork drops a batch. */
+ * chan_async_collect, never blocking: 0 with r[0..*n-1], rfd[] (a failed one has ret < 0 and rfd -1) and the
+ * epoch they came from; -EAGAIN if some have not come yet; -ENOENT if none is out.  Fork drops a batch. */
 int chan_async_send(struct mw_req *q, int n);
-int chan_async_collect(bool block, struct mw_rsp *r, int *rfd, int *n, uint8_t *epoch);
+int chan_async_collect(struct mw_rsp *r, int *rfd, int *n, uint8_t *epoch);
 /* Send q for socket e with MW_REQ_NOREPLY (and fd as SCM_RIGHTS if fd >= 0), and do not wait: mwinsd answers
  * nothing (proto.h says which requests may).  0 once sent; -ENETDOWN (e is of a dead INS), -ENETUNREACH,
  * -EIO as chan_call.  A fork waits first for what was sent this way (chan.c). */
