@@ -52,7 +52,10 @@ static struct {
 	/* MW_REQ_NOREPLY requests sent, and how many of them an answered request sent later has covered. */
 	uint64_t noreply_sent;
 	uint64_t noreply_done;
-} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+	/* A descriptor the reader has received and not yet handed to its waiter: a fork meanwhile gives the child
+	 * a copy that nothing of the child's knows of, which its atfork handler closes. */
+	int inflight;
+} chan = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, false, false, NULL, 0, 0, 1, 0, 0, 0, 0, 0, 0, -1 };
 
 /* The asynchronous batch: its waiters live here, not on a caller's stack (chan_async_send). */
 static struct {
@@ -82,6 +85,14 @@ static void chan_atfork_prepare(void)
 	pthread_mutex_unlock(&chan.lock);
 	if (pending)
 		chan_call(&q, &epoch, -1, &r, NULL); /* answered with -ENOTSUP: only the order matters */
+	/* Held across the fork: a descriptor a reader has received is then either filed where the child's
+	 * handler finds it, or still chan.inflight. */
+	pthread_mutex_lock(&chan.lock);
+}
+
+static void chan_atfork_parent(void)
+{
+	pthread_mutex_unlock(&chan.lock);
 }
 
 static void chan_atfork_child(void)
@@ -99,8 +110,15 @@ static void chan_atfork_child(void)
 	for (int i = 0; i < async.n; i++) {
 		if (async.w[i].fd >= 0)
 			syscall(SYS_close, async.w[i].fd);
+		if (async.w[i].fd == chan.inflight)
+			chan.inflight = -1;
 	}
 	async.n = 0;
+	/* Received by a reader in the parent, not handed on yet (a response to another thread's call is that
+	 * thread's socket, not the child's either).  A fork inside the read itself can still leave a copy. */
+	if (chan.inflight >= 0)
+		syscall(SYS_close, chan.inflight);
+	chan.inflight = -1;
 }
 
 /* Where the INS is, as the environment said when the program started.  Programs rebuild their environment
@@ -118,7 +136,7 @@ __attribute__((constructor(200))) static void chan_ctor(void)
 	v = getenv("MWCOMMS_REGISTRY");
 	if (!v || strcmp(v, "none") != 0)
 		snprintf(env_registry, sizeof(env_registry), "%s", mw_registry_root());
-	pthread_atfork(chan_atfork_prepare, NULL, chan_atfork_child);
+	pthread_atfork(chan_atfork_prepare, chan_atfork_parent, chan_atfork_child);
 }
 
 static void chan_warn(const char *what, int err)
@@ -369,8 +387,11 @@ static int chan_read_one_locked(int fd, int flags)
 	chan.reading = true;
 	pthread_mutex_unlock(&chan.lock);
 	n = mw_recv_fd(fd, &r, sizeof(r), &rfd, &trunc, flags);
+	if (n >= 0 && rfd >= 0)
+		__atomic_store_n(&chan.inflight, rfd, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&chan.lock);
 	chan.reading = false;
+	chan.inflight = -1; /* from here the lock keeps fork out (chan_atfork_prepare) until it is filed or closed */
 	if (n == -EINTR || n == -EAGAIN) {
 		pthread_cond_broadcast(&chan.cond);
 		return (int)n;

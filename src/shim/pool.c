@@ -49,6 +49,18 @@ static struct {
 	bool atfork;
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .ahead = -1 };
 
+/* Held across a fork, so that a batch being kept (its descriptors in a local array) is either all in the pool,
+ * where the child's handler closes its copies, or not yet received. */
+static void pool_atfork_prepare(void)
+{
+	pthread_mutex_lock(&pool.lock);
+}
+
+static void pool_atfork_parent(void)
+{
+	pthread_mutex_unlock(&pool.lock);
+}
+
 static void pool_atfork_child(void)
 {
 	/* The waiting carriers are the parent's to use: ours are only copies. */
@@ -208,7 +220,7 @@ int pool_take(int domain, int *fd, uint32_t *sock_id, uint8_t *epoch, bool *pool
 	pthread_mutex_lock(&pool.lock);
 	if (!pool.atfork) {
 		pool.atfork = true;
-		pthread_atfork(NULL, NULL, pool_atfork_child);
+		pthread_atfork(pool_atfork_prepare, pool_atfork_parent, pool_atfork_child);
 	}
 	*fd = -1;
 	pool_collect_locked();
