@@ -143,6 +143,7 @@ struct ins_dir {
 	bool discard; /* dst is gone: read src and drop */
 	bool ready;   /* src may have bytes: an edge came and no read since came back short (relay.c) */
 	bool rdhup;   /* src reported its end (EPOLLRDHUP): read on to EOF, short reads or not */
+	bool urg;     /* src reported TCP urgent data (EPOLLPRI): copy, and read to EAGAIN (relay.c) */
 };
 
 struct ins_sock {

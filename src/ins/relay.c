@@ -54,7 +54,7 @@ void relay_want_out(struct ins_sock *s, bool real, bool on)
 	if (*cur == on || s->dead || ev->fd < 0)
 		return;
 	/* Re-arming an edge-triggered fd reports what is ready now, so no edge is lost in between. */
-	e.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0);
+	e.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0) | (real && !s->dgram ? EPOLLPRI : 0);
 	if (epoll_ctl(ins.epfd, EPOLL_CTL_MOD, ev->fd, &e) == 0)
 		*cur = on;
 }
@@ -277,13 +277,16 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 		}
 		if (want > sizeof(scratch))
 			want = sizeof(scratch);
-		if (d->bulk && !d->discard) {
+		if (d->bulk && !d->discard && !d->urg) {
 			n = dir_splice_in(d, src, want);
-			if (n == -ENOMEM || n == -EAGAIN || n == 0) {
-				/* No pipe to be had; or nothing, or an end: splice from TCP stops at an urgent mark
-				 * (EAGAIN, or 0 once a FIN is queued behind it) where recv steps over it.  The copy
-				 * below tells which it is. */
+			if (n == -ENOMEM || n == 0) {
+				/* No pipe to be had; or an end, or an urgent mark with a FIN queued behind it (splice
+				 * from TCP stops at the mark, where recv steps over it): the copy below tells which. */
 				d->bulk = false;
+			} else if (n == -EAGAIN) {
+				/* Nothing, or stopped at an urgent mark: that mark's EPOLLPRI is on its way (urg). */
+				d->ready = false;
+				return PUMP_BLOCKED;
 			} else if (n < 0) {
 				*err = (int)-n;
 				return PUMP_ERR_SRC;
@@ -298,6 +301,7 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 		if (n < 0) {
 			if (errno == EAGAIN) {
 				d->ready = false;
+				d->urg = false; /* read past any mark: all that came is read */
 				return PUMP_BLOCKED;
 			}
 			*err = errno;
@@ -310,7 +314,7 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 		}
 		if (d->discard)
 			continue;
-		d->bulk = !up && (size_t)n >= BULK_ENTER;
+		d->bulk = !up && (size_t)n >= BULK_ENTER && !d->urg;
 		m = send(dst, scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (m < 0) {
 			if (errno != EAGAIN) {
@@ -330,15 +334,16 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 			d->len = (uint32_t)(n - m);
 			d->off = 0;
 			relay_want_out(s, up, true);
-			if ((size_t)n < want && !d->rdhup)
+			if ((size_t)n < want && !d->rdhup && !d->urg)
 				d->ready = false;
 			return PUMP_BLOCKED;
 		}
-		if ((size_t)n < want && !d->rdhup) {
+		if ((size_t)n < want && !d->rdhup && !d->urg) {
 			/* A stream read that came back short took everything there was; the next byte to arrive
 			 * brings a new edge.  Not reading again to hear EAGAIN halves the calls per message.  Not
 			 * so once the source has reported its end: that FIN came with an edge already seen, and
-			 * only a read that returns 0 finds it. */
+			 * only a read that returns 0 finds it.  Nor with urgent data: a read stops short at its
+			 * mark, with bytes behind it whose edge has been seen. */
 			d->ready = false;
 			return PUMP_BLOCKED;
 		}
@@ -391,7 +396,7 @@ void relay_fail(struct ins_sock *s, int err)
 void relay_start(struct ins_sock *s)
 {
 	if (ins_ev_add(&s->ev_car, s->car, EPOLLIN | EPOLLRDHUP | EPOLLET, relay_car_event) < 0 ||
-	    ins_ev_add(&s->ev_real, s->real, EPOLLIN | EPOLLRDHUP | EPOLLET, relay_real_event) < 0) {
+	    ins_ev_add(&s->ev_real, s->real, EPOLLIN | EPOLLRDHUP | EPOLLET | EPOLLPRI, relay_real_event) < 0) {
 		sock_free_deferred(s);
 		return;
 	}
@@ -695,5 +700,7 @@ void relay_real_event(struct ins_ev *ev, uint32_t events)
 		s->down.ready = true;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->down.rdhup = true;
+	if (events & EPOLLPRI)
+		s->down.urg = s->down.ready = true;
 	pump(s);
 }

@@ -305,7 +305,7 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 	err = ins_ev_add(&s->ev_car, car, EPOLLIN | EPOLLRDHUP | EPOLLET,
 			 dgram ? dgram_car_event : relay_car_event);
 	if (!err)
-		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLRDHUP | EPOLLET | (dgram ? 0 : EPOLLOUT),
+		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLRDHUP | EPOLLET | (dgram ? 0 : EPOLLOUT | EPOLLPRI),
 				 dgram ? dgram_real_event : relay_real_event);
 	s->out_real = !dgram;
 	if (err) {
