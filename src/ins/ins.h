@@ -263,6 +263,7 @@ struct ins {
 	struct ins_sock **dead_socks;
 	uint32_t ndead, dead_cap;
 	uint64_t heartbeat;
+	uint64_t listen_gen; /* bumped when a socket starts or stops listening: registry.c rewrites the list */
 	uint64_t bytes_in, bytes_out, nsocks;
 	uint32_t nclients;
 	/* Descriptor budget, from RLIMIT_NOFILE (less 64): a client costs two fds, a socket two.  A 32nd of the

@@ -131,6 +131,14 @@ static void put_listening(void)
 	mw_file_write_atomic(ins.dir, "listening_ports", buf, off);
 }
 
+/* What registry_tick last wrote. */
+static struct {
+	uint64_t nsocks, bytes_in, bytes_out;
+	uint32_t nclients;
+	bool done, listen_done;
+} stats_written;
+static uint64_t listen_written;
+
 void registry_tick(void)
 {
 	struct list *l;
@@ -151,10 +159,26 @@ void registry_tick(void)
 		if (put(dir, "sockets", "%u\n", c->nsocks) == 0)
 			c->nsocks_written = c->nsocks + 1;
 	}
-	put(ins.dir, "network_stats", "sockets %llu\nbytes_in %llu\nbytes_out %llu\nclients %u\n",
-	    (unsigned long long)ins.nsocks, (unsigned long long)ins.bytes_in,
-	    (unsigned long long)ins.bytes_out, nclients);
-	put_listening();
+	/* Idle, only the heartbeat changes: the rest is rewritten when it does (a walk of every socket each
+	 * second would be most of what thousands of idle connections cost). */
+	if (ins.nsocks != stats_written.nsocks || ins.bytes_in != stats_written.bytes_in ||
+	    ins.bytes_out != stats_written.bytes_out || nclients != stats_written.nclients || !stats_written.done) {
+		if (put(ins.dir, "network_stats", "sockets %llu\nbytes_in %llu\nbytes_out %llu\nclients %u\n",
+			(unsigned long long)ins.nsocks, (unsigned long long)ins.bytes_in,
+			(unsigned long long)ins.bytes_out, nclients) == 0)
+		{
+			stats_written.nsocks = ins.nsocks;
+			stats_written.bytes_in = ins.bytes_in;
+			stats_written.bytes_out = ins.bytes_out;
+			stats_written.nclients = nclients;
+			stats_written.done = true;
+		}
+	}
+	if (ins.listen_gen != listen_written || !stats_written.listen_done) {
+		put_listening();
+		listen_written = ins.listen_gen;
+		stats_written.listen_done = true;
+	}
 	if (ins.heartbeat % 5 == 1)
 		put_ip_addrs();
 }

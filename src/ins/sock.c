@@ -179,6 +179,8 @@ void sock_free_deferred(struct ins_sock *s)
 
 static void sock_destroy(struct ins_sock *s)
 {
+	if (s->state == INS_LISTENING)
+		ins.listen_gen++;
 	sock_report(s);
 	flow_sock_gone(s);
 	if (!list_empty(&s->throttled))
@@ -375,6 +377,7 @@ static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int *rfd)
 	close(s->car);
 	s->car = car;
 	s->state = INS_LISTENING;
+	ins.listen_gen++;
 	if (ins_ev_add(&s->ev_car, car, EPOLLOUT | EPOLLET, relay_car_event) < 0) {
 		close(prog);
 		sock_free_deferred(s);
