@@ -165,8 +165,7 @@ void registry_tick(void)
 	    ins.bytes_out != stats_written.bytes_out || nclients != stats_written.nclients || !stats_written.done) {
 		if (put(ins.dir, "network_stats", "sockets %llu\nbytes_in %llu\nbytes_out %llu\nclients %u\n",
 			(unsigned long long)ins.nsocks, (unsigned long long)ins.bytes_in,
-			(unsigned long long)ins.bytes_out, nclients) == 0)
-		{
+			(unsigned long long)ins.bytes_out, nclients) == 0) {
 			stats_written.nsocks = ins.nsocks;
 			stats_written.bytes_in = ins.bytes_in;
 			stats_written.bytes_out = ins.bytes_out;
