@@ -351,6 +351,12 @@ void sock_carrier_tune(int car);
 /* Ask for (or stop asking for) EPOLLOUT on the real socket or the carrier.  Asked only while something waits
  * for room: otherwise every read the program makes, and every ACK, would wake us for nothing. */
 void relay_want_out(struct ins_sock *s, bool real, bool on);
+/* What s's carrier end or real socket is watched for, EPOLLOUT aside (edge-triggered): a TCP real socket also
+ * for urgent data, which stops splice and recv at its mark (relay.c). */
+static inline uint32_t relay_watch(const struct ins_sock *s, bool real)
+{
+	return EPOLLIN | EPOLLRDHUP | EPOLLET | (real && !s->dgram ? EPOLLPRI : 0);
+}
 void relay_start(struct ins_sock *s);
 void relay_car_event(struct ins_ev *ev, uint32_t events);
 void relay_real_event(struct ins_ev *ev, uint32_t events);

@@ -54,7 +54,7 @@ void relay_want_out(struct ins_sock *s, bool real, bool on)
 	if (*cur == on || s->dead || ev->fd < 0)
 		return;
 	/* Re-arming an edge-triggered fd reports what is ready now, so no edge is lost in between. */
-	e.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0) | (real && !s->dgram ? EPOLLPRI : 0);
+	e.events = relay_watch(s, real) | (on ? EPOLLOUT : 0);
 	if (epoll_ctl(ins.epfd, EPOLL_CTL_MOD, ev->fd, &e) == 0)
 		*cur = on;
 }
@@ -395,8 +395,8 @@ void relay_fail(struct ins_sock *s, int err)
 
 void relay_start(struct ins_sock *s)
 {
-	if (ins_ev_add(&s->ev_car, s->car, EPOLLIN | EPOLLRDHUP | EPOLLET, relay_car_event) < 0 ||
-	    ins_ev_add(&s->ev_real, s->real, EPOLLIN | EPOLLRDHUP | EPOLLET | EPOLLPRI, relay_real_event) < 0) {
+	if (ins_ev_add(&s->ev_car, s->car, relay_watch(s, false), relay_car_event) < 0 ||
+	    ins_ev_add(&s->ev_real, s->real, relay_watch(s, true), relay_real_event) < 0) {
 		sock_free_deferred(s);
 		return;
 	}

@@ -304,10 +304,9 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 	}
 	s->car = car;
 	/* EPOLLOUT on the real socket only for a TCP connect's answer; otherwise only while bytes wait. */
-	err = ins_ev_add(&s->ev_car, car, EPOLLIN | EPOLLRDHUP | EPOLLET,
-			 dgram ? dgram_car_event : relay_car_event);
+	err = ins_ev_add(&s->ev_car, car, relay_watch(s, false), dgram ? dgram_car_event : relay_car_event);
 	if (!err)
-		err = ins_ev_add(&s->ev_real, real, EPOLLIN | EPOLLRDHUP | EPOLLET | (dgram ? 0 : EPOLLOUT | EPOLLPRI),
+		err = ins_ev_add(&s->ev_real, real, relay_watch(s, true) | (dgram ? 0 : EPOLLOUT),
 				 dgram ? dgram_real_event : relay_real_event);
 	s->out_real = !dgram;
 	if (err) {

@@ -110,8 +110,6 @@ static void chan_atfork_child(void)
 	for (int i = 0; i < async.n; i++) {
 		if (async.w[i].fd >= 0)
 			syscall(SYS_close, async.w[i].fd);
-		if (async.w[i].fd == chan.inflight)
-			chan.inflight = -1;
 	}
 	async.n = 0;
 	/* Received by a reader in the parent, not handed on yet (a response to another thread's call is that

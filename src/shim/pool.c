@@ -119,14 +119,18 @@ static int pool_keep(int f, int fd, uint32_t sock_id, uint8_t epoch, bool high)
 }
 
 /* Ask for a batch: the first socket is the caller's, the rest wait here.  Lock held. */
-static int pool_fill_locked(int domain, int f, bool one, int *fd, uint32_t *sock_id, uint8_t *epoch)
+static int pool_fill_locked(int domain, int f, int *fd, uint32_t *sock_id, uint8_t *epoch)
 {
 	struct mw_req q[CHAN_BATCH_MAX] = { 0 };
 	struct mw_rsp r[CHAN_BATCH_MAX];
 	int rfd[CHAN_BATCH_MAX], n, err;
 
-	/* One at a time at first: a program that makes one socket gets one. */
-	n = one || pool.made[f] < 2 ? 1 : pool.made[f] < CHAN_BATCH_MAX ? (int)pool.made[f] : CHAN_BATCH_MAX;
+	/* One at a time at first: a program that makes one socket gets one.  One also while a batch asked ahead
+	 * is out: that batch is on its way. */
+	if (pool.ahead == f || pool.made[f] < 2)
+		n = 1;
+	else
+		n = pool.made[f] < CHAN_BATCH_MAX ? (int)pool.made[f] : CHAN_BATCH_MAX;
 	for (int i = 0; i < n; i++) {
 		q[i].cmd = MW_CMD_SOCKET;
 		q[i].u.socket.domain = domain;
@@ -228,7 +232,7 @@ int pool_take(int domain, int *fd, uint32_t *sock_id, uint8_t *epoch, bool *pool
 	/* The batch asked ahead not back yet (mwinsd makes it when it is idle, or within 2 ms): one socket now,
 	 * rather than a wait behind whatever keeps mwinsd busy; the batch stays out, to be kept when it comes. */
 	if (!*pooled)
-		err = pool_fill_locked(domain, f, pool.ahead == f, fd, sock_id, epoch);
+		err = pool_fill_locked(domain, f, fd, sock_id, epoch);
 	else if (pool.n[f] < CHAN_BATCH_MAX / 2 && pool.ahead < 0 && pool.made[f] >= CHAN_BATCH_MAX)
 		pool_ask_ahead_locked(domain, f);
 	pthread_mutex_unlock(&pool.lock);
