@@ -1,14 +1,15 @@
 """mwinsd's sandbox (src/ins/sandbox.h): the seccomp filter, the switch to an unprivileged user, no_new_privs.
 
-    [ns app: program under mwrun -s SOCK]            gdb -p PID -ex 'call syscall(NR, ...)'
+    [ns app: program under mwrun -s SOCK]            tests/helpers/inject PID NR,ARGS...
           | carriers, control socket                    | makes mwinsd itself issue a call
           v                                             v
     [mwinsd in ns ins, a registry of its own] ==veth== [ns world: httpfile.py, curl]
 
 Each test starts its own mwinsd (the module's `ins` fixture would count a killed one as a failure) and pins its
 programs to it with `mwrun -s`, so that nothing falls back to another instance.  A forbidden call is made
-from inside the running daemon with gdb, which is how an exploit would make it; the daemon's exit status
-(we are its parent) says whether the filter killed it.
+from inside the running daemon (ptrace: the general-purpose registers only, then one single-stepped syscall
+instruction of its own), which is how an exploit would make it; the daemon's exit status (we are its parent)
+says whether the filter killed it.
 
   (a) filter on (the default): real programs are served; execve, and any call through the x32 ABI, kill
       mwinsd with SIGSYS; programs attached to it then fail closed, with errors and without hanging; a call
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BUILD, PY, _popen, _read, need, nobody_bin, output, san_check, sha256_file, start_mwinsd,
-                      stop)
+from conftest import (BUILD, PY, _compile_helper as _helper, _popen, _read, need, nobody_bin, output, san_check,
+                      sha256_file, start_mwinsd, stop)
 
 # x86_64 system call numbers: the filter is for the native ABI only (sandbox.h).
 NR_MMAP, NR_LSEEK, NR_IOCTL, NR_SOCKET, NR_EXECVE, NR_GETPID = 9, 8, 16, 41, 59, 39
@@ -146,18 +147,21 @@ def www(world_http):
 
 
 def inject(pid, *calls):
-    """Make each call (a tuple: system call number, then arguments) from inside process pid, with gdb, and
-    read errno after it.  Returns (results, gdb's output): results holds (return value, errno) for each call
-    that returned; a call that killed the process ends the list."""
-    gdb = need("gdb")
-    argv = [gdb, "-p", str(pid), "-batch", "-nx"]
-    for nr, *args in calls:
-        argv += ["-ex", f"call (long)syscall({', '.join(str(a) for a in (nr, *args))})",
-                 "-ex", "call *((int *(*)(void))__errno_location)()"]
-    r = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=60,
-                       env=dict(os.environ, DEBUGINFOD_URLS=""))
-    vals = [int(line.split("=", 1)[1]) for line in r.stdout.splitlines() if line.startswith("$")]
-    return list(zip(vals[0::2], vals[1::2])), r.stdout + r.stderr
+    """Make each call (a tuple: system call number, then arguments; "sp-N" for scratch memory on the stack) from
+    inside process pid with tests/helpers/inject.c, which sets only the general-purpose registers and single-steps
+    a syscall instruction of the process's own.  Returns (results, its output): results holds (return value,
+    errno) for each call that returned, as libc's syscall() would give them; a call that killed the process ends
+    the list."""
+    argv = [str(_helper("inject"))] + [",".join(str(a) for a in c) for c in calls]
+    argv.insert(1, str(pid))
+    r = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=60)
+    assert r.returncode == 0, f"inject could not make the calls ({r.returncode}): {r.stderr}"
+    res = []
+    for line in r.stdout.splitlines():
+        if line.startswith("ret "):
+            v = int(line.split()[1])
+            res.append((-1, -v) if -4096 < v < 0 else (v, 0))
+    return res, r.stdout + r.stderr
 
 
 def curl(d, www, name="file.bin"):
@@ -236,7 +240,7 @@ def test_filter_kills_x32_abi_calls(topo, www, daemon):
 # executable, a seek to a position.
 ARG_CALLS = [
     ((NR_SOCKET, 17, 3, 0), "EAFNOSUPPORT", 97),               # socket(AF_PACKET, SOCK_RAW, 0)
-    ((NR_IOCTL, 0, 2, "$rsp - 4096"), "ENOTTY", 25),          # ioctl(stdin = /dev/null, FIGETBSZ, &int)
+    ((NR_IOCTL, 0, 2, "sp-4096"), "ENOTTY", 25),          # ioctl(stdin = /dev/null, FIGETBSZ, &int)
     ((NR_MMAP, 0, 4096, 7, 0x22, -1, 0), "EPERM", 1),         # mmap(RWX, MAP_PRIVATE | MAP_ANONYMOUS)
     ((NR_LSEEK, 0, 5, 0), "ESPIPE", 29),                      # lseek(stdin, 5, SEEK_SET)
 ]
