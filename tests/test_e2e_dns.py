@@ -134,7 +134,7 @@ def test_resolv_conf_is_the_programs_own(topo, ins):
     r = run_dns(topo, ins, ["cat", "/etc/resolv.conf"], opts=())
     assert r.returncode == 0, r.stderr
     if host_ns:
-        assert resolv_lines(r.stdout) == [["nameserver", a] for a in host_ns], r.stdout
+        assert resolv_lines(r.stdout) == [["nameserver", a] for a in host_ns[:3]], r.stdout
     else:
         assert r.stdout.encode() == host_before
 
@@ -205,6 +205,27 @@ def test_resolv_conf_symlinks(topo, ins, case, tmp_path):
         assert "rc=125" in prog, (out, r.stderr)
         assert "mwrun: --dns:" in r.stderr and "/etc/resolv.conf" in r.stderr, r.stderr
         assert "nameserver" not in prog, out
+
+
+MANY_NS_SCRIPT = r"""
+set -e
+mount --make-rprivate /
+printf 'nameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\nnameserver 192.0.2.4\n' > "$T/resolv.conf"
+mount --bind "$T/resolv.conf" /etc/resolv.conf
+exec ip netns exec "$INS" "$MWRUN" -r "$REG" -- cat /etc/resolv.conf
+"""
+
+
+def test_host_with_more_nameservers_than_glibc_reads(topo, ins, tmp_path):
+    """A host resolv.conf naming four nameservers (staged in a private mount namespace): the command runs, with
+    the first three, as glibc's resolver would read them."""
+    need("unshare")
+    env = dict(os.environ, T=str(tmp_path), INS=topo.ins, MWRUN=str(BUILD / "mwrun"), REG=str(ins.registry))
+    env.pop("MWCOMMS_DNS", None)
+    r = subprocess.run(["unshare", "-m", "sh", "-c", MANY_NS_SCRIPT], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert resolv_lines(r.stdout) == [["nameserver", f"192.0.2.{i}"] for i in (1, 2, 3)], r.stdout
 
 
 # ---------------------------------------------------------------- resolving through the channel

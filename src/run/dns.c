@@ -32,12 +32,15 @@ int dns_host_default(char *buf, size_t len)
 {
 	char line[512];
 	size_t off = 0;
+	int n = 0;
 	FILE *f = fopen("/etc/resolv.conf", "re");
 
 	if (!f)
 		return -errno;
 	buf[0] = 0;
-	while (fgets(line, sizeof(line), f)) {
+	/* Like glibc's resolver, the first MW_DNS_MAX nameservers and no more: a host that lists more must not
+	 * stop every mwrun. */
+	while (n < MW_DNS_MAX && fgets(line, sizeof(line), f)) {
 		char *tok = strtok(line, " \t\r\n"), *addr;
 
 		if (!tok || strcmp(tok, "nameserver") != 0 || !(addr = strtok(NULL, " \t\r\n")))
@@ -46,6 +49,7 @@ int dns_host_default(char *buf, size_t len)
 		if (strchr(addr, '%') || off + strlen(addr) + 2 >= len)
 			continue;
 		off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "," : "", addr);
+		n++;
 	}
 	fclose(f);
 	return off ? 0 : -ENOENT;

@@ -26,11 +26,11 @@ struct run_cfg {
 
 /* dns.c */
 
+/* The host's nameservers (the first MW_DNS_MAX in /etc/resolv.conf, as glibc reads them) as "ADDR,ADDR" in
+ * buf.  Returns 0, or -ENOENT if it names none, or -errno. */
+int dns_host_default(char *buf, size_t len);
 /* Parse a comma-separated list of IPv4/IPv6 literals into cfg->dns.  what names the source in messages
  * ("--dns", "$MWCOMMS_DNS").  Returns 0, or a negative errno with the reason printed. */
-/* The host's nameservers (from /etc/resolv.conf) as "ADDR,ADDR" in buf.  Returns 0, or -ENOENT if it names
- * none, or -errno. */
-int dns_host_default(char *buf, size_t len);
 int dns_parse(struct run_cfg *cfg, const char *list, const char *what);
 /* In the child, after its network namespace is made: if cfg names nameservers, give the child a private
  * mount namespace in which /etc/resolv.conf names them.  Returns 0 or a negative errno, reason printed. */
