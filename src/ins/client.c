@@ -166,6 +166,37 @@ static uint32_t client_count_netns(uint64_t netns)
 	return n;
 }
 
+/* Who the client is, from the kernel's SCM_CREDENTIALS on its first message: the sender's own pid (it can't
+ * name another without CAP_SYS_ADMIN over its pid namespace's owner) and ids.  That is SO_PEERCRED's
+ * connector, except when mwrun's gate made the connect for a protected program (src/run/gate.c): the
+ * connection is then the program's, and so is every record made for it.  Returns 0, or -errno when the
+ * sender is gone. */
+static int client_identify(struct ins_client *c, const struct ucred *cred)
+{
+	int off = 0, pidfd;
+	uint64_t netns;
+	pid_t was = c->pid;
+
+	/* Credentials cost every message a reference: they are wanted on the first one only. */
+	setsockopt(c->ev.fd, SOL_SOCKET, SO_PASSCRED, &off, sizeof(off));
+	if (cred->pid <= 0 || cred->pid == c->pid)
+		return 0;
+	pidfd = (int)syscall(SYS_pidfd_open, cred->pid, 0);
+	if (pidfd < 0 && errno == ESRCH)
+		return -ESRCH;
+	c->pid = cred->pid;
+	c->uid = cred->uid;
+	c->gid = cred->gid;
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	c->pidfd = pidfd;
+	if (client_netns(c, &netns) < 0)
+		return -ESRCH;
+	c->netns = netns;
+	ins_log(2, "client pid %d: connected for it by pid %d", (int)c->pid, (int)was);
+	return 0;
+}
+
 static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw_rsp *r)
 {
 	uint64_t netns = 0;
@@ -224,6 +255,8 @@ static void client_read(struct ins_client *c)
 				/* killed by an earlier message of this read: the rest are dropped, their fds closed */
 			} else if (rx[i].n == 0) {
 				client_kill(c, "hung up");
+			} else if (!c->group && client_identify(c, &rx[i].cred) < 0) {
+				client_kill(c, "its sender is gone");
 			} else if (client_check_req(&q[i], (size_t)rx[i].n, rx[i].fd >= 0, rx[i].truncated,
 						    c->group != NULL)) {
 				client_kill(c, "protocol violation");
@@ -342,9 +375,11 @@ int client_listen_init(void)
 	if (fd < 0)
 		return -errno;
 	unlink(ins.sockpath);
-	/* Protected programs may run as any user: the socket is open to all, and SO_PEERCRED says who came. */
+	/* Protected programs may run as any user: the socket is open to all, and the kernel says who came
+	 * (SO_PEERCRED, and SCM_CREDENTIALS on the first message: SO_PASSCRED is inherited by each accepted
+	 * connection, and client_identify turns it off again). */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(ins.sockpath, 0666) < 0 ||
-	    listen(fd, 128) < 0) {
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0 || listen(fd, 128) < 0) {
 		err = -errno;
 		close(fd);
 		return err;

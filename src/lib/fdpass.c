@@ -48,16 +48,23 @@ union rx_ctl {
 };
 
 /* The one descriptor a received message may carry; every other one is closed, and anything unexpected marks
- * the message truncated. */
-static void rx_take_fds(struct msghdr *msg, int *fd, int *truncated)
+ * the message truncated.  Credentials (cred, if not NULL) are taken as the kernel wrote them. */
+static void rx_take_fds(struct msghdr *msg, int *fd, int *truncated, struct ucred *cred)
 {
 	struct cmsghdr *c;
 
 	*fd = -1;
 	*truncated = (msg->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	if (cred)
+		memset(cred, 0, sizeof(*cred));
 	for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		size_t i, nfd;
 
+		if (cred && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(*cred))) {
+			memcpy(cred, CMSG_DATA(c), sizeof(*cred));
+			continue;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
 			*truncated = 1;
 			continue;
@@ -90,7 +97,7 @@ ssize_t mw_recv_fd(int sock, void *buf, size_t len, int *fd, int *truncated, int
 	n = syscall(SYS_recvmsg, sock, &msg, flags | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
-	rx_take_fds(&msg, fd, truncated);
+	rx_take_fds(&msg, fd, truncated, NULL);
 	return n;
 }
 
@@ -113,7 +120,7 @@ int mw_recv_many(int sock, struct mw_rx *rx, int n, int flags)
 		return -errno;
 	for (int i = 0; i < got; i++) {
 		rx[i].n = (ssize_t)mm[i].msg_len;
-		rx_take_fds(&mm[i].msg_hdr, &rx[i].fd, &rx[i].truncated);
+		rx_take_fds(&mm[i].msg_hdr, &rx[i].fd, &rx[i].truncated, &rx[i].cred);
 	}
 	return got;
 }

@@ -47,6 +47,8 @@ struct mw_rx {
 	ssize_t n;
 	int fd;
 	int truncated;
+	struct ucred cred;  /* SCM_CREDENTIALS, when the socket has SO_PASSCRED (the kernel's word on the
+			     * sender); pid 0 when the message carried none */
 };
 
 /* Receive up to n (at most MW_RX_MAX) messages of a SOCK_SEQPACKET socket in one call (recvmmsg), each
