@@ -19,12 +19,14 @@
 #include <unistd.h>
 
 #include "ins.h"
+#include "mwlib.h"
 
 struct conn_listener {
 	struct ins_ev ev;
 	struct list link;       /* in listeners */
 	const struct ins_conn_ops *ops;
 	struct list *conns;
+	struct mw_addr tcp;     /* a TCP listener's address (family 0 for AF_UNIX) */
 };
 
 static struct list dead_conns = { &dead_conns, &dead_conns };
@@ -204,6 +206,51 @@ static void conn_event(struct ins_ev *ev, uint32_t events)
 		conn_read(c);
 }
 
+/* Does pid's network namespace have an interface besides lo?  (/proc/PID/net/dev is that namespace's view.) */
+static bool netns_has_network(pid_t pid)
+{
+	char path[64], line[256];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':'), *name = line;
+
+		if (!colon)
+			continue; /* the two header lines */
+		*colon = 0;
+		name += strspn(name, " ");
+		found = strcmp(name, "lo") != 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Who is an operator: root or mwinsd's own user (the sockets' 0600 mode is the first wall), from mwinsd's
+ * own network namespace or from one that has a network.  A protected program always runs in a namespace
+ * mwrun made with nothing but lo, so the second rule keeps it out even when it is root on the host's files
+ * (root under mwrun, or root in a user namespace that maps 0 to 0) or runs as mwinsd's user (an embedded
+ * mwinsd under a non-root mwrun).  Kernel facts only: SO_PEERCRED, and /proc of the pid it names.
+ * NULL if allowed, else why. */
+static const char *conn_peer_refused(pid_t pid, uid_t uid)
+{
+	char path[64];
+	struct stat peer, self;
+
+	if (uid != 0 && uid != geteuid())
+		return "not root and not mwinsd's user";
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if (pid <= 0 || stat(path, &peer) < 0 || stat("/proc/self/ns/net", &self) < 0)
+		return "its network namespace can't be read";
+	if ((peer.st_ino != self.st_ino || peer.st_dev != self.st_dev) && !netns_has_network(pid))
+		return "it runs in a loopback-only network namespace (a protected program's)";
+	return NULL;
+}
+
 static void listen_event(struct ins_ev *ev, uint32_t events)
 {
 	struct conn_listener *srv = container_of(ev, struct conn_listener, ev);
@@ -225,6 +272,17 @@ static void listen_event(struct ins_ev *ev, uint32_t events)
 		getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len); /* TCP (metrics): stays -1 */
 		c->uid = cred.uid;
 		c->pid = cred.pid;
+		if (srv->ops->operators_only) {
+			const char *why = conn_peer_refused(cred.pid, cred.uid);
+
+			if (why) {
+				ins_log(0, "%s connection from pid %d uid %d refused: %s", srv->ops->name,
+					(int)cred.pid, (int)cred.uid, why);
+				free(c);
+				close(fd);
+				continue;
+			}
+		}
 		c->ops = srv->ops;
 		if (ins_ev_add(&c->ev, fd, EPOLLIN, conn_event) < 0) {
 			free(c);
@@ -302,6 +360,8 @@ int conn_listen(const char *where, const struct ins_conn_ops *ops, struct list *
 	}
 	l->ops = ops;
 	l->conns = conns;
+	if (!unix_path)
+		mw_addr_from_sockaddr(&l->tcp, (struct sockaddr *)&ss, len);
 	err = ins_ev_add(&l->ev, fd, EPOLLIN, listen_event);
 	if (err) {
 		close(fd);
@@ -310,6 +370,47 @@ int conn_listen(const char *where, const struct ins_conn_ops *ops, struct list *
 	}
 	list_add_tail(&listeners, &l->link);
 	return 0;
+}
+
+/* Is a one of this host's own addresses?  The kernel's answer: a connected UDP socket to a local address
+ * takes that same address as its source (no packet is sent). */
+static bool addr_is_local(const struct mw_addr *a)
+{
+	struct sockaddr_storage ss, src;
+	socklen_t len = sizeof(src);
+	int n = mw_addr_to_sockaddr(a, &ss), fd;
+	bool local = false;
+
+	if (n < 0)
+		return false;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&ss, (socklen_t)n) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&src, &len) == 0) {
+		struct mw_addr s;
+
+		local = mw_addr_from_sockaddr(&s, (struct sockaddr *)&src, len) == 0 &&
+			memcmp(s.addr, a->addr, sizeof(s.addr)) == 0;
+	}
+	close(fd);
+	return local;
+}
+
+bool conn_is_own_service(const struct mw_addr *dst)
+{
+	static const uint8_t any[16];
+
+	for (struct list *i = listeners.next; i != &listeners; i = i->next) {
+		const struct mw_addr *l = &container_of(i, struct conn_listener, link)->tcp;
+
+		if (!l->family || l->port != dst->port || l->family != dst->family)
+			continue;
+		if (!memcmp(l->addr, dst->addr, sizeof(l->addr)) ||
+		    (!memcmp(l->addr, any, sizeof(any)) && addr_is_local(dst)))
+			return true;
+	}
+	return false;
 }
 
 void conn_shutdown(void)

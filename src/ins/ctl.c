@@ -2,8 +2,8 @@
  * ctl.c: the control API (docs/telemetry.md, "Control API"): mwctl and detection engines ask for flows and
  * act on them here.  One JSON object per line in, one per line out.
  *
- * The socket is mode 0600, and SO_PEERCRED must say root or mwinsd's own user: the protected programs (any
- * uid) must never reach it.  Requests are still parsed as hostile input: every field is type-checked, and a
+ * The socket is mode 0600, and conn.c lets in only operators (conn_peer_refused): the protected programs
+ * (any uid) must never reach it.  Requests are still parsed as hostile input: every field is type-checked, and a
  * request that is not what this file expects gets an error, not a guess.
  */
 #include <arpa/inet.h>
@@ -317,50 +317,6 @@ static json_t *cmd_metrics(void)
 	return o;
 }
 
-/* Does pid's network namespace have an interface besides lo?  (/proc/PID/net/dev is that namespace's view.) */
-static bool netns_has_network(pid_t pid)
-{
-	char path[64], line[256];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':'), *name = line;
-
-		if (!colon)
-			continue; /* the two header lines */
-		*colon = 0;
-		name += strspn(name, " ");
-		found = strcmp(name, "lo") != 0;
-	}
-	fclose(f);
-	return found;
-}
-
-/* Who may use the control API: root or mwinsd's own user (the socket's 0600 mode is the first wall), from
- * mwinsd's own network namespace or from one that has a network.  A protected program always runs in a
- * namespace mwrun made with nothing but lo, so the second rule keeps it out even when it runs as root or as
- * mwinsd's user (an embedded mwinsd under a non-root mwrun): otherwise it could unblock itself.
- * NULL if allowed, else why. */
-static const char *ctl_peer_refused(const struct ins_conn *c)
-{
-	char path[64];
-	struct stat peer, self;
-
-	if (c->uid != 0 && c->uid != geteuid())
-		return "not root and not mwinsd's user";
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)c->pid);
-	if (c->pid <= 0 || stat(path, &peer) < 0 || stat("/proc/self/ns/net", &self) < 0)
-		return "its network namespace can't be read";
-	if ((peer.st_ino != self.st_ino || peer.st_dev != self.st_dev) && !netns_has_network(c->pid))
-		return "it runs in a loopback-only network namespace (a protected program's)";
-	return NULL;
-}
-
 static int ctl_line(struct ins_conn *c, char *line, size_t len)
 {
 	json_error_t jerr;
@@ -368,15 +324,6 @@ static int ctl_line(struct ins_conn *c, char *line, size_t len)
 	const char *cmd;
 	bool acts = true;
 
-	if (!c->vetted) {
-		const char *why = ctl_peer_refused(c);
-
-		if (why) {
-			ins_log(0, "control connection from pid %d uid %d refused: %s", (int)c->pid, (int)c->uid, why);
-			return -1;
-		}
-		c->vetted = true;
-	}
 	if (!len)
 		return 0;
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -425,6 +372,8 @@ static int ctl_line(struct ins_conn *c, char *line, size_t len)
 }
 
 static const struct ins_conn_ops ctl_ops = {
+	.name = "control",
+	.operators_only = true, /* it acts on every flow: a protected program must never reach it */
 	.line = ctl_line,
 	.max_out = CTL_OUT_MAX,
 	.max_line = CTL_LINE_MAX,

@@ -122,6 +122,11 @@ int enforce_check(struct ins_sock *s, enum pol_op op, const struct mw_addr *loca
 
 	memset(v, 0, sizeof(*v));
 	memset(&fv, 0, sizeof(fv));
+	if (op == POL_OP_CONNECT && remote && conn_is_own_service(remote)) {
+		v->action = POL_DENY;
+		strcpy(v->rule, "mwinsd-service");
+		goto deny;
+	}
 	if (policy_eval_rules(ins.pol_rt, &q, v)) {
 		/* An operator's rule decided; the file may still mark the flow (log, throttle). */
 		if (ins.pol_file)
@@ -150,6 +155,7 @@ int enforce_check(struct ins_sock *s, enum pol_op op, const struct mw_addr *loca
 		return 0;
 	if (v->action == POL_KILL && (op == POL_OP_CONNECT || op == POL_OP_ACCEPT))
 		return 0; /* it connects, then it is reset: enforce_flow_start marks it */
+deny:
 	err = deny_errno(op);
 	if (op != POL_OP_LISTEN)
 		flow_denied(s, (uint8_t)q.proto, op != POL_OP_ACCEPT, local ? local : &none, remote ? remote : &none,

@@ -32,6 +32,8 @@ static int consumer_line(struct ins_conn *c, char *line, size_t len)
 }
 
 static const struct ins_conn_ops stream_ops = {
+	.name = "event stream",
+	.operators_only = true, /* every program's flows, argv and uids: not for a protected program's eyes */
 	.line = consumer_line,
 	.max_out = STREAM_QUEUE,
 	.max_line = 4096,

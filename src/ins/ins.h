@@ -451,6 +451,10 @@ void events_emit(const char *type, json_t *obj);
 /* conn.c: the small line-oriented servers (control API, event stream, metrics) */
 struct ins_conn;
 struct ins_conn_ops {
+	const char *name;           /* for the log */
+	/* Only operators may connect: root or mwinsd's user, from outside a protected program's namespace
+	 * (conn_peer_refused).  For AF_UNIX listeners, checked at accept from SO_PEERCRED. */
+	bool operators_only;
 	/* A complete line (NUL-terminated, without its newline); return <0 to close the connection. */
 	int (*line)(struct ins_conn *c, char *line, size_t len);
 	void (*gone)(struct ins_conn *c);
@@ -463,7 +467,6 @@ struct ins_conn {
 	const struct ins_conn_ops *ops;
 	uid_t uid;
 	pid_t pid;                  /* SO_PEERCRED's, 0 over TCP */
-	bool vetted;                /* the control API checked who it is */
 	char *in;
 	size_t in_len, in_cap;
 	char *out;
@@ -480,6 +483,10 @@ void conn_close(struct ins_conn *c);
 void conn_finish(struct ins_conn *c); /* close once what is queued has gone */
 void conn_reap(void);
 void conn_shutdown(void); /* mwinsd exits: every listener and connection goes */
+/* Is dst the address of one of mwinsd's own TCP servers (the metrics endpoint)?  A protected program's
+ * connect there is refused: what mwinsd serves is for operators, and the program's bytes would come from
+ * mwinsd itself. */
+bool conn_is_own_service(const struct mw_addr *dst);
 
 /* ctl.c: the control API */
 int ctl_init(void);

@@ -178,6 +178,7 @@ static int http_line(struct ins_conn *c, char *line, size_t len)
 }
 
 static const struct ins_conn_ops http_ops = {
+	.name = "metrics",
 	.line = http_line,
 	.max_out = 16u << 20,
 	.max_line = 8192,
