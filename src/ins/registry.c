@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -191,6 +192,12 @@ int registry_publish(void)
 		err = put(ins.dir, "sock", "%s\n", ins.sockpath);
 	if (!err)
 		err = put(ins.dir, "version", "%d\n", MW_PROTO_VERSION);
+	/* mwrun makes the file read-only for the programs it runs: a reload must read what the operator wrote */
+	if (!err && ins.cfg.policy[0]) {
+		char abs[PATH_MAX];
+
+		err = put(ins.dir, "policy", "%s\n", realpath(ins.cfg.policy, abs) ? abs : ins.cfg.policy);
+	}
 	if (err)
 		return err;
 	put_ip_addrs();
@@ -248,7 +255,8 @@ void registry_remove(void)
 {
 	static const char *const names[] = { "pid",     "sock",          "version",         "ip_addrs",
 					     "heartbeat", "network_stats", "listening_ports", "ins.sock",
-					     "ctl",     "events",        "netflow",         NULL };
+					     "ctl",     "events",        "netflow",         "policy",
+					     NULL };
 	struct list *l;
 
 	if (!ins.dir[0])
