@@ -36,7 +36,7 @@ $(B)/libmwshim.so: $(SHIM_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Isrc/shim -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread
 
 $(B)/mwrun: $(RUN_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SANFL) -Isrc/run -o $@ $(RUN_SRC) $(LIB_SRC)
+	$(CC) $(BASE) $(SANFL) -Isrc/run -o $@ $(RUN_SRC) $(LIB_SRC) -lseccomp
 
 $(B)/mwctl: $(CTL_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SANFL) -Isrc/ctl -o $@ $(CTL_SRC) $(LIB_SRC) -ljansson -lpcap

@@ -56,7 +56,14 @@ static void usage(FILE *f)
 		   "                      Needs user namespaces: if sysctl user.max_user_namespaces is 0 (or\n"
 		   "                      kernel.unprivileged_userns_clone is 0, where it exists), mwrun names the\n"
 		   "                      sysctl to change, exits %d and does not run CMD\n"
-		   "  -v, --verbose       say which INS is used\n"
+		   "      --allow-unix PATH\n"
+		   "                      let CMD connect to the host's AF_UNIX socket at PATH (repeatable); by\n"
+		   "                      default it reaches none but its INS's and its own (connect gets EACCES)\n"
+		   "      --allow-unix-dgram\n"
+		   "                      let CMD make AF_UNIX datagram sockets (syslog's /dev/log); they can reach\n"
+		   "                      any host datagram socket its user may write (EACCES by default)\n"
+		   "      --no-new-privs      set no_new_privs for CMD: set-ID bits and file capabilities give it nothing\n"
+		   "  -v, --verbose       say which INS is used (and each host socket CMD was refused)\n"
 		   "Exit status: CMD's; 128+N if it died of signal N; %d if mwrun itself failed.\n",
 		MW_REGISTRY_DEFAULT, MW_DNS_MAX, EXIT_MWRUN, EXIT_MWRUN);
 }
@@ -92,8 +99,9 @@ static void shim_env(const struct run_cfg *cfg, const char *sock)
 	snprintf(preload, sizeof(preload), "%s%s%s", shim, old && old[0] ? ":" : "", old ? old : "");
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("MWCOMMS_SOCK", sock, 1);
-	/* With -s the command is pinned to that INS: if it goes, the shim must not look for another. */
-	setenv("MWCOMMS_REGISTRY", cfg->sock ? "none" : cfg->registry, 1);
+	/* With -s the command is pinned to that INS: if it goes, the shim must not look for another.  So is
+	 * it to an embedded INS: any other in the registry belongs to another run. */
+	setenv("MWCOMMS_REGISTRY", cfg->sock || cfg->embedded ? "none" : cfg->registry, 1);
 }
 
 /* The command's side.  With --dns, once its namespaces are made it says so on ready_w and waits on go_r
@@ -103,17 +111,8 @@ static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv,
 	int err;
 	char c;
 
-	if (cfg->userns) {
-		/* From here on this process holds every capability in its new user namespace (and none
-		 * outside it), enough for what follows; the exec below gives them up (userns.c). */
-		if (userns_enter() < 0)
-			_exit(EXIT_MWRUN);
-	} else if (unshare(CLONE_NEWNET) < 0) {
-		fprintf(stderr, "mwrun: cannot give the command a network namespace of its own: %s%s\n",
-			strerror(errno), errno == EPERM ? " (mwrun needs CAP_SYS_ADMIN: run it as root, or with "
-							  "--userns)" : "");
+	if (contain_enter(cfg) < 0)
 		_exit(EXIT_MWRUN);
-	}
 	err = loopback_up();
 	if (err) {
 		fprintf(stderr, "mwrun: cannot bring up loopback: %s\n", strerror(-err));
@@ -142,9 +141,7 @@ static void child_exec(const struct run_cfg *cfg, const char *sock, char **argv,
 			_exit(EXIT_MWRUN);   /* mwrun gave up: it says why */
 		close(go_r);
 	}
-	execvp(argv[0], argv);
-	fprintf(stderr, "mwrun: %s: %s\n", argv[0], strerror(errno));
-	_exit(errno == ENOENT ? 127 : 126);
+	_exit(contain_run(cfg, sock, argv));
 }
 
 /* Start the DNS forwarder in the command's network namespace: it binds its listeners there, then execs
@@ -274,7 +271,9 @@ int main(int argc, char **argv)
 		{ "embedded", no_argument, NULL, 'E' },       { "report", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },        { "help", no_argument, NULL, 'h' },
 		{ "dns", required_argument, NULL, 'D' },      { "no-dns", no_argument, NULL, 'N' },
-		{ "userns", no_argument, NULL, 'U' },         { NULL, 0, NULL, 0 },
+		{ "userns", no_argument, NULL, 'U' },         { "allow-unix", required_argument, NULL, 'A' },
+		{ "allow-unix-dgram", no_argument, NULL, 'G' }, { "no-new-privs", no_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct run_cfg cfg = { .registry = mw_registry_root() };
 	const char *dns = NULL, *dns_from = "--dns", *env_reg = getenv("MWCOMMS_REGISTRY");
@@ -318,6 +317,20 @@ int main(int argc, char **argv)
 			break;
 		case 'U':
 			cfg.userns = true;
+			break;
+		case 'A':
+			if (optarg[0] != '/' || cfg.nallow_unix == MW_ALLOW_UNIX_MAX) {
+				fprintf(stderr, "mwrun: --allow-unix takes an absolute path, at most %d times\n",
+					MW_ALLOW_UNIX_MAX);
+				return EXIT_MWRUN;
+			}
+			cfg.allow_unix[cfg.nallow_unix++] = optarg;
+			break;
+		case 'G':
+			cfg.allow_unix_dgram = true;
+			break;
+		case 'P':
+			cfg.no_new_privs = true;
 			break;
 		case 'v':
 			cfg.verbose++;
@@ -375,6 +388,7 @@ int main(int argc, char **argv)
 					"not running the command without one\n", cfg.registry);
 			return EXIT_MWRUN;
 		}
+		cfg.embedded = true;
 		/* mwinsd opens its registry root to 0755 for the shims of other users; this one is ours only.
 		 * (The rendezvous socket in it is 0666: the directory is what keeps other users out.) */
 		if (cfg.own_registry)

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #define MW_DNS_MAX 3        /* glibc's MAXNS: the resolver reads no more nameservers than this */
+#define MW_ALLOW_UNIX_MAX 16
 
 struct run_cfg {
 	const char *registry;
@@ -22,6 +23,10 @@ struct run_cfg {
 	char bindir[512];   /* where mwrun lives: mwinsd and libmwshim.so are beside it */
 	int ndns;           /* --dns / $MWCOMMS_DNS: nameservers for the command's resolv.conf (0: the host's) */
 	char dns[MW_DNS_MAX][INET6_ADDRSTRLEN];
+	int nallow_unix;    /* --allow-unix PATH: host AF_UNIX sockets the command may connect to */
+	const char *allow_unix[MW_ALLOW_UNIX_MAX];
+	bool allow_unix_dgram; /* --allow-unix-dgram: AF_UNIX datagram sockets (not gated: see gate.c) */
+	bool no_new_privs;  /* --no-new-privs: set-ID bits and file capabilities give the command nothing */
 };
 
 /* dns.c */
@@ -76,5 +81,31 @@ void userns_explain(int err);
 int userns_registry_default(char *buf, size_t len, int verbose);
 /* Put the user's registry back to mode 0700 (mwinsd opens its registry root to 0755).  Can't fail. */
 void userns_registry_seal(const char *registry);
+
+/* contain.c: the command's confinement (see there for the process tree and what each step is for) */
+
+/* In mwrun's child, first: the network namespace (inside a user namespace of its own with --userns), a
+ * mount namespace, and a PID namespace for the processes it makes next.  Returns 0, or -1 with the reason
+ * printed. */
+int contain_enter(const struct run_cfg *cfg);
+/* In mwrun's child, once its namespaces are set up: start the init (PID 1 of the new PID namespace), which
+ * makes mwcomms's files read-only, runs the command in a user namespace of its own under the gate's filter,
+ * and ends every process left behind when the command ends.  Returns the command's exit status (128+N for
+ * signal N; 125 if it could not be started). */
+int contain_run(const struct run_cfg *cfg, const char *sock, char **argv);
+
+/* gate.c: the command's connects, decided outside it (see there) */
+
+struct gate {
+	const struct run_cfg *cfg;
+	const char *ins_sock;   /* the INS's rendezvous socket: always reachable */
+};
+/* In the command's process, before exec: install the filter that hands its connects to the gate, and store
+ * the notification listener in *listener.  Returns 0, or a negative errno (a kernel without seccomp user
+ * notification gives -EINVAL or -ENOSYS). */
+int gate_filter_install(const struct run_cfg *cfg, int *listener);
+/* Answer one notification waiting on listener lfd.  Returns 0 (also when the caller went away first), or a
+ * negative errno when the listener itself failed. */
+int gate_serve(const struct gate *g, int lfd);
 
 #endif /* MW_RUN_H */

@@ -1,0 +1,289 @@
+/*
+ * gate.c: the command's connects, decided outside it.
+ *
+ * The command's network namespace bounds its INET sockets, but AF_UNIX pathname sockets are found through
+ * the filesystem it shares with the host: a container engine's socket, the system bus, a local proxy are a
+ * connect() away, and some of them are a way out of every boundary.  So the command runs under a seccomp
+ * filter (installed before exec, inherited by every child and exec) that:
+ *
+ *   - hands every connect() to the gate (SECCOMP_RET_USER_NOTIF), which runs in mwrun's init, PID 1 of the
+ *     command's PID namespace, outside its user namespace;
+ *   - refuses AF_UNIX datagram sockets (EACCES from socket and socketpair) unless --allow-unix-dgram: a
+ *     datagram socket names its peer in every sendmsg, whose address seccomp can't see;
+ *   - refuses io_uring_setup (ENOSYS, as on a kernel without it), whose IORING_OP_CONNECT would not pass
+ *     through connect();
+ *   - lets every other call through, and calls of another ABI fail with ENOSYS (32-bit programs do not run).
+ *
+ * The gate makes the connect itself, on its own duplicate of the program's socket (pidfd_getfd), with the
+ * address it copied once out of the program's memory: what it checked is what it connects, however the
+ * program changes its memory or its descriptor table meanwhile (a continued call would read them again).
+ * An AF_UNIX pathname is resolved to an inode the gate holds open (O_PATH) and checks, then connected through
+ * /proc/self/fd/N, so a rename between the check and the connect changes nothing.  It may connect to:
+ *   - its INS's rendezvous socket, and each --allow-unix PATH (the inode that path names at connect time);
+ *   - a socket bound in the command's own network namespace (unix_diag, UDIAG_SHOW_VFS: the kernel's list);
+ *   - any abstract name (the abstract namespace is per network namespace: the command's own).
+ * Anything else gets EACCES, as a socket file one may not write would.  Connects of other families are made
+ * as asked: they reach the command's namespace, which has nothing but lo.
+ *
+ * The peer of a connect made here sees the gate as the connecting process (SO_PEERCRED); mwinsd knows its
+ * clients by SCM_CREDENTIALS instead (src/ins/client.c), so its records still name the program.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/seccomp.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "run.h"
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+/* Load ctx's program with a notification listener, by hand: libseccomp 2.5 can't ask that, once the gate
+ * holds a call, only a fatal signal takes it back (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, Linux 5.19).
+ * Without it an interrupted connect would run again after the gate made the first one; on older kernels
+ * that is what happens (a restarted connect then gets EISCONN).  Returns 0 or -errno. */
+static int filter_load(scmp_filter_ctx ctx, int *listener)
+{
+	struct sock_filter insns[1024];
+	struct sock_fprog prog = { .filter = insns };
+	ssize_t n, got = 0;
+	int fd = memfd_create("mwrun-filter", MFD_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = seccomp_export_bpf(ctx, fd);
+	while (!ret && (n = pread(fd, (char *)insns + got, sizeof(insns) - (size_t)got, got)) > 0)
+		got += n;
+	close(fd);
+	if (ret)
+		return ret;
+	if (got <= 0 || got % (ssize_t)sizeof(insns[0]) || got == (ssize_t)sizeof(insns))
+		return -E2BIG;
+	prog.len = (unsigned short)(got / (ssize_t)sizeof(insns[0]));
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0)
+		return -errno;
+	*listener = fd;
+	return 0;
+}
+
+int gate_filter_install(const struct run_cfg *cfg, int *listener)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	if ((ret = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS))) < 0 ||
+	    (ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) < 0 ||
+	    (ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(connect), 0)) < 0 ||
+	    (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(io_uring_setup), 0)) < 0)
+		goto out;
+	if (!cfg->allow_unix_dgram &&
+	    ((ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM))) < 0 ||
+	     (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 2,
+				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM))) < 0))
+		goto out;
+	ret = filter_load(ctx, listener);
+out:
+	seccomp_release(ctx);
+	return ret;
+}
+
+/* Is (dev, ino) the file of a socket bound in our network namespace (the command's)?  unix_diag lists every
+ * AF_UNIX socket of the namespace with the inode its path names.  A kernel without unix_diag answers no. */
+static bool bound_here(dev_t dev, ino_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} q = {
+		.nlh = { .nlmsg_len = sizeof(q), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.req = { .sdiag_family = AF_UNIX, .udiag_states = ~0u, .udiag_show = UDIAG_SHOW_VFS },
+	};
+	static char buf[32768];
+	bool found = false, done = false;
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+
+	if (fd < 0)
+		return false;
+	if (send(fd, &q, sizeof(q), 0) != sizeof(q))
+		done = true;
+	while (!done) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (n <= 0)
+			break;
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			struct unix_diag_msg *m = NLMSG_DATA(h);
+			int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (len < 0)
+				continue;
+			for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+				struct unix_diag_vfs v;
+
+				if (a->rta_type != UNIX_DIAG_VFS || RTA_PAYLOAD(a) < sizeof(v))
+					continue;
+				memcpy(&v, RTA_DATA(a), sizeof(v));
+				/* the kernel's own dev_t: 12 bits of major above 20 of minor */
+				if (v.udiag_vfs_ino == ino && makedev(v.udiag_vfs_dev >> 20, v.udiag_vfs_dev & 0xfffff) == dev)
+					found = true;
+			}
+		}
+	}
+	close(fd);
+	return found;
+}
+
+static bool same_file(const char *path, const struct stat *st)
+{
+	struct stat p;
+
+	return stat(path, &p) == 0 && p.st_dev == st->st_dev && p.st_ino == st->st_ino;
+}
+
+/* May the command connect to the socket file st?  (See the top of this file.) */
+static bool unix_allowed(const struct gate *g, const struct stat *st)
+{
+	if (same_file(g->ins_sock, st))
+		return true;
+	for (int i = 0; i < g->cfg->nallow_unix; i++)
+		if (same_file(g->cfg->allow_unix[i], st))
+			return true;
+	return bound_here(st->st_dev, st->st_ino);
+}
+
+/* connect(fd, sun of len bytes) for pid, resolving a pathname in its working directory.  Returns 0 or
+ * -errno, as the program's connect would have. */
+static int connect_unix_path(const struct gate *g, pid_t pid, int fd, const struct sockaddr_un *sun, socklen_t len)
+{
+	char path[sizeof(sun->sun_path) + 1], via[64];
+	struct sockaddr_un to = { .sun_family = AF_UNIX };
+	size_t plen = len - offsetof(struct sockaddr_un, sun_path);
+	struct stat st;
+	int cwd, target, ret = 0;
+
+	memcpy(path, sun->sun_path, plen);
+	path[plen] = 0; /* the kernel, too, takes the name up to its first NUL */
+	snprintf(via, sizeof(via), "/proc/%d/cwd", (int)pid);
+	cwd = open(via, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cwd < 0)
+		return -ENOENT;
+	target = openat(cwd, path, O_PATH | O_CLOEXEC);
+	close(cwd);
+	if (target < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ELOOP ? -errno : -ENOENT;
+	if (fstat(target, &st) < 0 || !S_ISSOCK(st.st_mode))
+		ret = -ECONNREFUSED; /* what connecting to a file that is not a socket gives */
+	else if (!unix_allowed(g, &st))
+		ret = -EACCES;
+	if (!ret) {
+		snprintf(to.sun_path, sizeof(to.sun_path), "/proc/self/fd/%d", target);
+		if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0)
+			ret = -errno;
+	}
+	if (ret == -EACCES && g->cfg->verbose)
+		fprintf(stderr, "mwrun: the command's connect to %s refused (a host socket: --allow-unix %s lets it "
+				"through)\n", path, path);
+	close(target);
+	return ret;
+}
+
+/* The connect that notification req asks for, made here.  Returns 0 or -errno for the program, or 1 when
+ * the call is gone (the program died, or the thread was killed) and needs no answer. */
+static int gate_connect(const struct gate *g, int lfd, struct seccomp_notif *req)
+{
+	struct sockaddr_storage ss;
+	uint64_t ulen = req->data.args[2];
+	struct iovec local = { &ss, 0 }, remote = { (void *)(uintptr_t)req->data.args[1], 0 };
+	int pidfd, fd, domain, ret;
+	socklen_t dl = sizeof(domain);
+
+	if ((int)ulen < 0 || ulen > sizeof(ss))
+		return -EINVAL; /* as the kernel's move_addr_to_kernel */
+	local.iov_len = remote.iov_len = ulen;
+	pidfd = (int)syscall(SYS_pidfd_open, req->pid, 0);
+	if (pidfd < 0)
+		return 1;
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)req->data.args[0], 0);
+	close(pidfd);
+	if (fd < 0)
+		return errno == EBADF ? -EBADF : 1;
+	if (ulen && process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)ulen)
+		ret = -EFAULT;
+	/* The pid read from is the caller still (not a new process with its number). */
+	else if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)
+		ret = 1;
+	else if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0)
+		ret = -errno;
+	else if (domain == AF_UNIX && ulen > offsetof(struct sockaddr_un, sun_path) && ss.ss_family == AF_UNIX &&
+		 ((struct sockaddr_un *)&ss)->sun_path[0])
+		ret = connect_unix_path(g, req->pid, fd, (struct sockaddr_un *)&ss, (socklen_t)ulen);
+	else
+		ret = connect(fd, (struct sockaddr *)&ss, (socklen_t)ulen) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+int gate_serve(const struct gate *g, int lfd)
+{
+	struct seccomp_notif *req;
+	struct seccomp_notif_resp *rsp;
+	struct seccomp_notif_sizes sz;
+	int ret;
+
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
+		return -errno;
+	/* the kernel's structures may have grown: allocate what it says, at least what we know */
+	req = calloc(1, sz.seccomp_notif > sizeof(*req) ? sz.seccomp_notif : sizeof(*req));
+	rsp = calloc(1, sz.seccomp_notif_resp > sizeof(*rsp) ? sz.seccomp_notif_resp : sizeof(*rsp));
+	if (!req || !rsp) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
+		ret = errno == EINTR || errno == ENOENT ? 0 : -errno; /* ENOENT: the caller went away first */
+		goto out;
+	}
+	ret = req->data.nr == __NR_connect ? gate_connect(g, lfd, req) : -ENOSYS;
+	if (ret != 1) {
+		rsp->id = req->id;
+		rsp->error = ret;
+		ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, rsp); /* ENOENT: it died meanwhile; nothing to do */
+	}
+	ret = 0;
+out:
+	free(req);
+	free(rsp);
+	return ret;
+}
