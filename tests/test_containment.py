@@ -1,0 +1,262 @@
+"""Containment: a program under mwrun, root or not, can't leave the channel or see past it (src/run/contain.c,
+src/run/gate.c; docs/design.md, "Containment").
+
+    [ns app: mwrun's, lo only]            the attacker: tests/helpers/escape.c (static: no shim), python
+       | carriers, control socket           under mwrun as root, as root with --userns, and as nobody
+       v
+    [ns ins: mwinsd (policy: world denied), its registry, /tmp/engine.sock (a container engine's stand-in)]
+       ==veth==
+    [ns world: an HTTP server]
+
+mwinsd's policy denies every connect to world, so any answer from world means the program got out around
+mwinsd.  Each attempt runs once directly (root in ns ins, no mwrun): it must get what it was after there (world,
+a namespace, mwinsd's memory, a writable registry), so each case can fail; then under each mwrun mode, where it
+must fail with the exact error the mechanism gives.
+"""
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import (BUILD, Ins, _compile_helper as _helper, need, nobody_bin, san_check)
+
+MODES = ["root", "root-userns", "user"]
+
+
+@pytest.fixture(scope="module")
+def setup(topo, world_http, request):
+    world_http.add("escape-probe", 100)
+    policy = topo.tmpdir / "contain.policy"
+    policy.write_text("deny name=no-world op=connect,send remote=10.77.0.0/24\n"
+                      "deny name=no-world6 op=connect,send remote=fd77::/64\n")
+    metrics_port = topo.port()
+    ins = Ins(topo, ["--policy", policy, "--metrics", f"127.0.0.1:{metrics_port}"])
+    request.addfinalizer(ins.teardown)
+    ins.start()
+    os.chmod(policy, 0o644)
+    escape = _helper("escape", static=True)
+    nb_escape = nobody_bin(escape)
+    bins = nobody_bin()
+
+    # a container engine's stand-in: a host AF_UNIX socket anyone may write, that greets whoever connects
+    engine_dir = Path(topo.tmpdir) / "engine"
+    engine_dir.mkdir()
+    os.chmod(engine_dir, 0o755)
+    engine_path = engine_dir / "engine.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(engine_path))
+    os.chmod(engine_path, 0o666)
+    srv.listen(16)
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.sendall(b"ENGINE-API\n")
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    request.addfinalizer(srv.close)
+
+    class S:
+        pass
+    s = S()
+    s.topo, s.ins, s.policy, s.escape, s.bins, s.engine = topo, ins, policy, escape, bins, engine_path
+    s.nb_escape = nb_escape
+    s.metrics_port = metrics_port
+    s.world_port = world_http.port
+    s.mwinsd_pid = ins.proc.pid
+    s.sock = ins.sock_dir / "ins.sock"
+    return s
+
+
+def argv_for(s, mode, argv, mwrun_opts=()):
+    """argv run in ns ins: directly (mode "direct"), or under mwrun in the given mode."""
+    if mode == "direct":
+        return s.topo.nsexec(s.topo.ins, argv)
+    mw = [str(s.bins / "mwrun") if mode == "user" else str(BUILD / "mwrun"), "-r", str(s.ins.registry),
+          "-s", str(s.sock), "--no-dns", *mwrun_opts]
+    if mode == "root-userns":
+        mw.append("--userns")
+    if mode == "user":
+        mw = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + mw
+    return s.topo.nsexec(s.topo.ins, mw + ["--"] + [str(a) for a in argv])
+
+
+def attempt(s, mode, what, arg="", mwrun_opts=()):
+    exe = s.nb_escape if mode == "user" else s.escape
+    r = subprocess.run(argv_for(s, mode, [exe, what, s.topo.world4, s.world_port, arg], mwrun_opts),
+                       capture_output=True, text=True, errors="replace", timeout=60)
+    san_check(r.stderr, "mwrun")
+    lines = [l.split(None, 2) for l in r.stdout.splitlines() if l.startswith(what + " ")]
+    assert lines, f"{what} {arg} ({mode}): no result (exit {r.returncode}): {r.stdout} {r.stderr}"
+    return [l[1:] for l in lines], r
+
+
+def last(res):
+    return " ".join(res[-1])
+
+
+# (attempt, argument (from the setup), what it gets directly, what it must get under mwrun: {mode: outcomes})
+def cases(s):
+    ins_pid, ns = str(s.mwinsd_pid), s.topo.ins
+    reg_sock_file = str(s.ins.sock_dir / "sock")
+    wr = {"root": {"blocked EROFS"}, "root-userns": {"blocked EROFS"}, "user": {"blocked EROFS", "blocked EACCES"}}
+    all_modes = lambda *o: {m: set(o) for m in MODES}  # noqa: E731
+    return {
+        "setns-by-pid": ("setns", f"/proc/{ins_pid}/ns/net", "reached", all_modes("blocked ENOENT")),
+        "setns-pinned": ("setns", f"/run/netns/{ns}", "reached", all_modes("blocked EPERM")),
+        "setns-init": ("setns", "/proc/1/ns/net", "joined", all_modes("blocked EACCES", "blocked EPERM")),
+        "raw-connect": ("raw", "", "reached", all_modes("blocked ENETUNREACH")),
+        "ptrace-mwinsd": ("ptrace", ins_pid, "done attached", all_modes("blocked ESRCH")),
+        "vmread-mwinsd": ("vmread", ins_pid, "done read", all_modes("blocked ESRCH")),
+        "signal-mwinsd": ("kill", ins_pid, "done signalled", all_modes("blocked ESRCH")),
+        "environ-mwinsd": ("read", f"/proc/{ins_pid}/environ", "done read", all_modes("blocked ENOENT")),
+        "mem-mwinsd": ("read", f"/proc/{ins_pid}/mem", "done read", all_modes("blocked ENOENT")),
+        "event-stream": ("unix", str(s.ins.sock_dir / "events"), "done open", all_modes("blocked EACCES")),
+        "control-api": ("unix", str(s.ins.sock_dir / "ctl"), "done {\"ok\":true", all_modes("blocked EACCES")),
+        "host-unix": ("unix", str(s.engine), "done ENGINE-API_", all_modes("blocked EACCES")),
+        "registry-rewrite": ("write", reg_sock_file, "done writable", wr),
+        "policy-rewrite": ("write", str(s.policy), "done writable", wr),
+        "fake-ins": ("mkdir", str(s.ins.registry / "ins" / "fake"), "done made", wr),
+        "io-uring": ("uring", "", "done ring", all_modes("blocked ENOSYS")),
+        "mount-proc": ("mountproc", ins_pid, "done sees-it", all_modes("blocked EPERM")),
+        "chroot-escape": ("chroot", ins_pid, "done sees-it",
+                          {"root": {"blocked ENOENT"}, "root-userns": {"blocked ENOENT"}, "user": {"blocked EPERM"}}),
+        "pivot-root": ("pivot", reg_sock_file, "done writable",
+                       {"root": {"blocked EROFS"}, "root-userns": {"blocked EROFS"}, "user": {"blocked EPERM"}}),
+    }
+
+
+CASES = ["setns-by-pid", "setns-pinned", "setns-init", "raw-connect", "ptrace-mwinsd", "vmread-mwinsd",
+         "signal-mwinsd", "environ-mwinsd", "mem-mwinsd", "event-stream", "control-api", "host-unix",
+         "registry-rewrite", "policy-rewrite", "fake-ins", "io-uring", "mount-proc", "chroot-escape", "pivot-root"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_attempt(setup, case):
+    what, arg, direct, under = cases(setup)[case]
+    try:
+        # PID 1 of the host may be out of reach in a test machine's own sandbox: directly, the host's network
+        # namespace is named by our own pid instead (under mwrun, /proc/1 is mwrun's init)
+        res, r = attempt(setup, "direct", what, f"/proc/{os.getpid()}/ns/net" if case == "setns-init" else arg)
+        outcomes = [" ".join(o) for o in res]
+        assert direct in outcomes or any(o.startswith(direct) for o in outcomes), \
+            f"{case}: directly it should get '{direct}', got {outcomes}: the test can't tell"
+        for mode in MODES:
+            res, r = attempt(setup, mode, what, arg)
+            got = last(res)
+            assert got in under[mode], f"{case} under mwrun ({mode}): {got}, expected one of {under[mode]}\n" \
+                                       f"{r.stdout}{r.stderr}"
+            assert "reached" not in r.stdout and "joined" not in r.stdout, f"{case} ({mode}) got out: {r.stdout}"
+    finally:
+        for d in Path("/tmp").glob("escape-*"):
+            shutil.rmtree(d, ignore_errors=True)
+    assert setup.ins.proc.poll() is None, "mwinsd died"
+
+
+def test_allowed_unix_reaches_only_what_is_named(setup):
+    """--allow-unix PATH lets the host socket through; mwinsd itself still refuses a protected program on its
+    event stream and control API even when mwrun lets the connect through."""
+    for mode in MODES:
+        res, r = attempt(setup, mode, "unix", str(setup.engine), ("--allow-unix", str(setup.engine)))
+        assert last(res) == "done ENGINE-API_", f"{mode}: {r.stdout}{r.stderr}"
+        for name in ("events", "ctl"):
+            path = str(setup.ins.sock_dir / name)
+            res, r = attempt(setup, mode, "unix", path, ("--allow-unix", path))
+            assert last(res) in ("done closed", "blocked EACCES", "done ECONNRESET"), \
+                f"{name} with --allow-unix ({mode}): {r.stdout}{r.stderr}"
+    err = (setup.ins.err_path).read_text(errors="replace")
+    assert "refused: it runs in a loopback-only network namespace" in err, err[-3000:]
+
+
+METRICS = r"""
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    print("answer", s.recv(100).split(b"\r\n")[0].decode())
+except OSError as e:
+    print("error", e.errno)
+"""
+
+
+def test_metrics_endpoint_is_not_for_programs(setup):
+    """The metrics endpoint, on mwinsd's loopback: reached through the channel it would be mwinsd talking to
+    itself on the program's behalf.  Directly it answers; through mwinsd the connect is refused."""
+    py = "/usr/bin/python3"
+    r = subprocess.run(argv_for(setup, "direct", [py, "-c", METRICS, setup.metrics_port]), capture_output=True,
+                       text=True, timeout=30)
+    assert r.stdout.startswith("answer HTTP/1."), f"directly: {r.stdout}{r.stderr}"
+    for mode in ("root", "root-userns"):
+        r = subprocess.run(argv_for(setup, mode, [py, "-c", METRICS, setup.metrics_port]), capture_output=True,
+                           text=True, timeout=30)
+        assert r.stdout.strip() == "error 111", f"{mode}: {r.stdout}{r.stderr}"
+
+
+def test_leftovers_end_with_the_run(setup):
+    """A daemonized child outlives its parent, but not the run: when the command ends, so does it."""
+    marker = setup.topo.tmpdir / "leftover.pid"
+    script = f"(sleep 300 & echo $! > {marker}) ; exit 0"
+    r = subprocess.run(argv_for(setup, "root", ["sh", "-c", script]), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    # the pid it wrote is in its own PID namespace; find the host's sleep 300 whose parent chain led there
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and
+            _cmdline(p) == ["sleep", "300"] and _ns(p, "pid") != _ns(Path("/proc/self"), "pid")]
+    assert not left, f"processes left behind by the run: {[p.name for p in left]}"
+    # and the same without mwrun does leave one (so the check can fail)
+    r = subprocess.run(["sh", "-c", "(sleep 301 & echo $! > /dev/null); exit 0"], timeout=30)
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == ["sleep", "301"]]
+    assert left, "without mwrun the sleeper should still run"
+    for p in left:
+        os.kill(int(p.name), 9)
+
+
+def _cmdline(p):
+    try:
+        return (p / "cmdline").read_bytes().decode(errors="replace").rstrip("\0").split("\0")
+    except OSError:
+        return []
+
+
+def _ns(p, kind):
+    try:
+        return os.readlink(p / "ns" / kind)
+    except OSError:
+        return None
+
+
+def test_root_switching_users_still_works(setup):
+    """A program that starts as root and drops to another user (as nginx's workers do) keeps working, and
+    is that user on the host's files."""
+    d = setup.topo.tmpdir / "www-dir"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    out = d / "as-www"
+    r = subprocess.run(argv_for(setup, "root", ["setpriv", "--reuid=33", "--regid=33", "--clear-groups", "sh", "-c",
+                                                f"id -u; touch {out}"]), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "33", f"{r.stdout}{r.stderr}"
+    assert os.stat(out).st_uid == 33, "the file a uid-33 program made is not uid 33's on the host"
+
+
+def test_no_new_privs(setup):
+    r = subprocess.run(argv_for(setup, "root", ["grep", "NoNewPrivs", "/proc/self/status"], ("--no-new-privs",)),
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout.split() == ["NoNewPrivs:", "1"], r.stdout + r.stderr
+    r = subprocess.run(argv_for(setup, "root", ["grep", "NoNewPrivs", "/proc/self/status"]),
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout.split() == ["NoNewPrivs:", "0"], r.stdout + r.stderr
+
+
+def test_mwctl_from_the_host_still_sees_and_controls(setup):
+    mwctl = BUILD / "mwctl"
+    r = subprocess.run(setup.topo.nsexec(setup.topo.ins, [mwctl, "-r", setup.ins.registry, "flows", "--json"]),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
