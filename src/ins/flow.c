@@ -299,6 +299,7 @@ static json_t *flow_json_common(const struct ins_flow *f, uint64_t now_ms, bool 
 	if (p) {
 		json_object_set_new(o, "proc.pid", json_integer(p->pid));
 		json_object_set_new(o, "proc.ppid", json_integer(p->ppid));
+		json_object_set_new(o, "proc.vpid", json_integer(p->vpid));
 		json_object_set_new(o, "proc.uid", json_integer(p->uid));
 		json_object_set_new(o, "proc.gid", json_integer(p->gid));
 		json_object_set_new(o, "proc.exe", json_string(p->exe));

@@ -87,6 +87,7 @@ struct ins_bucket {
 struct ins_proc {
 	uint32_t refs;
 	pid_t pid, ppid;
+	pid_t vpid;      /* its pid in its own PID namespace (mwrun gives the command one): what it calls itself */
 	uid_t uid;
 	gid_t gid;
 	char exe[256];

@@ -91,12 +91,22 @@ struct ins_proc *proc_get(pid_t pid, uid_t uid, gid_t gid, int pidfd)
 	l = strstr(buf, "\nPPid:");
 	if (l)
 		p->ppid = (pid_t)strtol(l + 6, NULL, 10);
+	p->vpid = pid;
+	l = strstr(buf, "\nNSpid:");
+	if (l) {
+		/* one pid per level, outermost first: the last is the innermost namespace's */
+		char *end = l + 7;
+
+		for (long v; (v = strtol(end, &l, 10)) > 0 && l != end; end = l)
+			p->vpid = (pid_t)v;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	proc_read_argv(p, path);
 	if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno == ESRCH) {
 		/* Not the process that connected any more: what /proc said was someone else's. */
 		p->exe[0] = p->comm[0] = 0;
 		p->ppid = 0;
+		p->vpid = 0;
 		free(p->argv);
 		p->argv = NULL;
 		p->argc = 0;
