@@ -8,8 +8,11 @@
  *
  *   - hands every connect() to the gate (SECCOMP_RET_USER_NOTIF), which runs in mwrun's init, PID 1 of the
  *     command's PID namespace, outside its user namespace;
- *   - refuses AF_UNIX datagram sockets (EACCES from socket and socketpair) unless --allow-unix-dgram: a
- *     datagram socket names its peer in every sendmsg, whose address seccomp can't see;
+ *   - with --deny-unix-dgram, refuses AF_UNIX datagram sockets (EACCES from socket and socketpair).  A
+ *     datagram socket, a socketpair's too, may name any peer in each sendmsg, whose address seccomp can't
+ *     see, and trapping every sendmsg would tax every carrier write.  So by default a datagram can reach a
+ *     host datagram socket the command's user may write (syslog's /dev/log, journald's): logging, not a
+ *     way out of the namespace; programs that use datagram socketpairs for their own IPC keep working;
  *   - refuses io_uring_setup (ENOSYS, as on a kernel without it), whose IORING_OP_CONNECT would not pass
  *     through connect();
  *   - lets every other call through, and calls of another ABI fail with ENOSYS (32-bit programs do not run).
@@ -19,7 +22,8 @@
  * program changes its memory or its descriptor table meanwhile (a continued call would read them again).
  * An AF_UNIX pathname is resolved to an inode the gate holds open (O_PATH) and checks, then connected through
  * /proc/self/fd/N, so a rename between the check and the connect changes nothing.  It may connect to:
- *   - its INS's rendezvous socket, and each --allow-unix PATH (the inode that path names at connect time);
+ *   - its INS's rendezvous socket (or, unless pinned to it, any INS's the registry lists: the shim moves to
+ *     another when its INS dies), and each --allow-unix PATH (the inode that path names at connect time);
  *   - a socket bound in the command's own network namespace (unix_diag, UDIAG_SHOW_VFS: the kernel's list);
  *   - any abstract name (the abstract namespace is per network namespace: the command's own).
  * Anything else gets EACCES, as a socket file one may not write would.  Connects of other families are made
@@ -28,8 +32,10 @@
  * The peer of a connect made here sees the gate as the connecting process (SO_PEERCRED); mwinsd knows its
  * clients by SCM_CREDENTIALS instead (src/ins/client.c), so its records still name the program.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -101,7 +107,7 @@ int gate_filter_install(const struct run_cfg *cfg, int *listener)
 	    (ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(connect), 0)) < 0 ||
 	    (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(io_uring_setup), 0)) < 0)
 		goto out;
-	if (!cfg->allow_unix_dgram &&
+	if (cfg->deny_unix_dgram &&
 	    ((ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
 				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM))) < 0 ||
 	     (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 2,
@@ -172,10 +178,35 @@ static bool same_file(const char *path, const struct stat *st)
 	return stat(path, &p) == 0 && p.st_dev == st->st_dev && p.st_ino == st->st_ino;
 }
 
+/* Is st the rendezvous socket of an INS the registry lists?  When its INS goes, the shim attaches to another
+ * one there (unless pinned to its INS: -s, or an embedded INS).  The registry is read-only to the command:
+ * what it names, an operator's mwinsd wrote. */
+static bool registry_ins(const struct gate *g, const struct stat *st)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	if (g->cfg->sock || g->cfg->embedded ||
+	    snprintf(dir, sizeof(dir), "%s/ins", g->cfg->registry) >= (int)sizeof(dir))
+		return false;
+	d = opendir(dir);
+	while (d && !found && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s/ins.sock", dir, e->d_name) < (int)sizeof(path))
+			found = same_file(path, st);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 /* May the command connect to the socket file st?  (See the top of this file.) */
 static bool unix_allowed(const struct gate *g, const struct stat *st)
 {
-	if (same_file(g->ins_sock, st))
+	if (same_file(g->ins_sock, st) || registry_ins(g, st))
 		return true;
 	for (int i = 0; i < g->cfg->nallow_unix; i++)
 		if (same_file(g->cfg->allow_unix[i], st))
@@ -219,8 +250,33 @@ static int connect_unix_path(const struct gate *g, pid_t pid, int fd, const stru
 	return ret;
 }
 
+/* The process (thread group) of thread tid, from /proc: tid itself if that can't be read. */
+static pid_t thread_group(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = tid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return tid;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+/* Is the call of req no longer waiting (its thread killed, its process gone)? */
+static bool gone(int lfd, struct seccomp_notif *req)
+{
+	return ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0;
+}
+
 /* The connect that notification req asks for, made here.  Returns 0 or -errno for the program, or 1 when
- * the call is gone (the program died, or the thread was killed) and needs no answer. */
+ * the call is gone (the program died, or the thread was killed) and needs no answer: a call that still
+ * waits always gets one. */
 static int gate_connect(const struct gate *g, int lfd, struct seccomp_notif *req)
 {
 	struct sockaddr_storage ss;
@@ -232,17 +288,18 @@ static int gate_connect(const struct gate *g, int lfd, struct seccomp_notif *req
 	if ((int)ulen < 0 || ulen > sizeof(ss))
 		return -EINVAL; /* as the kernel's move_addr_to_kernel */
 	local.iov_len = remote.iov_len = ulen;
-	pidfd = (int)syscall(SYS_pidfd_open, req->pid, 0);
+	/* req->pid is the calling thread's; a pidfd names its process (the thread group's leader) */
+	pidfd = (int)syscall(SYS_pidfd_open, thread_group(req->pid), 0);
 	if (pidfd < 0)
-		return 1;
+		return gone(lfd, req) ? 1 : -EACCES;
 	fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)req->data.args[0], 0);
 	close(pidfd);
 	if (fd < 0)
-		return errno == EBADF ? -EBADF : 1;
+		return errno == EBADF ? -EBADF : gone(lfd, req) ? 1 : -EACCES;
 	if (ulen && process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)ulen)
 		ret = -EFAULT;
 	/* The pid read from is the caller still (not a new process with its number). */
-	else if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)
+	else if (gone(lfd, req))
 		ret = 1;
 	else if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0)
 		ret = -errno;

@@ -59,9 +59,9 @@ static void usage(FILE *f)
 		   "      --allow-unix PATH\n"
 		   "                      let CMD connect to the host's AF_UNIX socket at PATH (repeatable); by\n"
 		   "                      default it reaches none but its INS's and its own (connect gets EACCES)\n"
-		   "      --allow-unix-dgram\n"
-		   "                      let CMD make AF_UNIX datagram sockets (syslog's /dev/log); they can reach\n"
-		   "                      any host datagram socket its user may write (EACCES by default)\n"
+		   "      --deny-unix-dgram\n"
+		   "                      no AF_UNIX datagram sockets for CMD (EACCES): by default they can send to\n"
+		   "                      host datagram sockets its user may write (syslog's /dev/log)\n"
 		   "      --no-new-privs      set no_new_privs for CMD: set-ID bits and file capabilities give it nothing\n"
 		   "  -v, --verbose       say which INS is used (and each host socket CMD was refused)\n"
 		   "Exit status: CMD's; 128+N if it died of signal N; %d if mwrun itself failed.\n",
@@ -272,7 +272,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },        { "help", no_argument, NULL, 'h' },
 		{ "dns", required_argument, NULL, 'D' },      { "no-dns", no_argument, NULL, 'N' },
 		{ "userns", no_argument, NULL, 'U' },         { "allow-unix", required_argument, NULL, 'A' },
-		{ "allow-unix-dgram", no_argument, NULL, 'G' }, { "no-new-privs", no_argument, NULL, 'P' },
+		{ "deny-unix-dgram", no_argument, NULL, 'G' }, { "no-new-privs", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_cfg cfg = { .registry = mw_registry_root() };
@@ -327,7 +327,7 @@ int main(int argc, char **argv)
 			cfg.allow_unix[cfg.nallow_unix++] = optarg;
 			break;
 		case 'G':
-			cfg.allow_unix_dgram = true;
+			cfg.deny_unix_dgram = true;
 			break;
 		case 'P':
 			cfg.no_new_privs = true;

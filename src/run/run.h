@@ -25,7 +25,7 @@ struct run_cfg {
 	char dns[MW_DNS_MAX][INET6_ADDRSTRLEN];
 	int nallow_unix;    /* --allow-unix PATH: host AF_UNIX sockets the command may connect to */
 	const char *allow_unix[MW_ALLOW_UNIX_MAX];
-	bool allow_unix_dgram; /* --allow-unix-dgram: AF_UNIX datagram sockets (not gated: see gate.c) */
+	bool deny_unix_dgram; /* --deny-unix-dgram: no AF_UNIX datagram sockets (they are not gated: gate.c) */
 	bool no_new_privs;  /* --no-new-privs: set-ID bits and file capabilities give the command nothing */
 };
 
