@@ -159,6 +159,22 @@ def _descendants(pid):
     return out
 
 
+def host_pid(root, vpid):
+    """The host's pid of the process that calls itself vpid in its own PID namespace (under mwrun, getpid()
+    inside differs from the pid mwinsd and mwctl know), found among root's descendants; vpid itself when none
+    matches (a program run without a PID namespace of its own)."""
+    for p in _descendants(root):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("NSpid:"):
+                    ids = line.split()[1:]
+                    if len(ids) > 1 and int(ids[-1]) == int(vpid):
+                        return p
+        except OSError:
+            continue
+    return vpid
+
+
 def _signal_tree(pid, sig):
     """Signal pid, its process group (if it leads one) and all its descendants."""
     victims = [pid] + _descendants(pid)

@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, PY, Ins, need, output, san_check, _read
+from conftest import BUILD, PY, Ins, host_pid, need, output, san_check, _read
 
 MWCTL = BUILD / "mwctl"
 THROTTLE = 256 * 1024            # bytes per second for the throttle tests ("256K")
@@ -387,11 +387,13 @@ def said(proc):
 
 
 def wait_said(proc, pred, what, timeout=15):
-    """The first line the program printed that satisfies pred."""
+    """The first line the program printed that satisfies pred, its "pid" the host's (mwctl's) pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for d in said(proc):
             if pred(d):
+                if "pid" in d:
+                    d["pid"] = host_pid(proc.pid, d["pid"])
                 return d
         if proc.poll() is not None:
             for d in said(proc):

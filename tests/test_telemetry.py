@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import HELPERS, PY, Ins
+from conftest import BUILD, HELPERS, PY, Ins
 from test_ipfix_collector import Nfcapd, nfdump_json, need_tool
 
 EXCHANGE = HELPERS / "exchange.py"
@@ -136,7 +136,7 @@ def test_record_matches_what_was_sent(topo, tel_ins, exserver, family):
     want = {
         "id.resp_h": host if family == 4 else "fd77::2", "id.resp_p": exserver[70000], "proto": "tcp",
         "direction": "outbound", "orig_bytes": 123457, "resp_bytes": 70000, "conn_state": "SF",
-        "end_reason": "closed", "proc.pid": out["pid"], "rule": "default", "action": "allow", "mode": "enforce",
+        "end_reason": "closed", "proc.vpid": out["pid"], "rule": "default", "action": "allow", "mode": "enforce",
     }
     have = {k: c.get(k) for k in want}
     assert have == want, c
@@ -196,7 +196,7 @@ def test_udp_flow_record(topo, tel_ins):
     ev.close()
     assert closed, (live, ev.events[-3:])
     c = closed[0]
-    assert (c["orig_bytes"], c["orig_ops"], c["direction"], c["proc.pid"]) == (1500, 5, "outbound", out["pid"]), c
+    assert (c["orig_bytes"], c["orig_ops"], c["direction"], c["proc.vpid"]) == (1500, 5, "outbound", out["pid"]), c
 
 
 def test_event_log_rotates_and_loses_nothing(topo, tel_ins, exserver):
@@ -509,20 +509,30 @@ def test_control_api_is_not_for_other_users(pol):
 
 
 def test_control_api_is_not_for_protected_programs(pol):
-    """A program under mwrun, even as root, can reach the socket's path but is turned away: it could
-    otherwise unblock itself."""
+    """A program under mwrun, even as root, is turned away twice: mwrun's gate refuses its connect to the
+    socket's path (EACCES), and when --allow-unix lets the connect through, mwinsd itself closes the
+    connection: it could otherwise unblock itself."""
+    path = str(pol.sock_dir / 'ctl')
     code = f"""
 import socket
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(10)
-s.connect({str(pol.sock_dir / 'ctl')!r})
-s.sendall(b'{{"cmd":"policy"}}\\n')
 try:
+    s.connect({path!r})
+except PermissionError:
+    print("answer: EACCES")
+    raise SystemExit
+try:
+    s.sendall(b'{{"cmd":"policy"}}\\n')  # mwinsd may have closed it already, at accept
     print("answer:", s.recv(65536))
-except ConnectionResetError:
+except (ConnectionResetError, BrokenPipeError):
     print("answer: reset")
 """
     r = pol.run([PY, "-c", code], timeout=30)
+    assert r.stdout.strip() == "answer: EACCES", (r.stdout, r.stderr)
+    r = subprocess.run(pol.topo.nsexec(pol.topo.ins, [BUILD / "mwrun", "-r", pol.registry, "--allow-unix", path,
+                                                      "--", PY, "-c", code]),
+                       capture_output=True, text=True, timeout=30)
     assert r.stdout.strip() in ("answer: b''", "answer: reset"), (r.stdout, r.stderr)
     assert "refused: it runs in a loopback-only network namespace" in pol.err_path.read_text()
     assert ctl(pol, {"cmd": "policy"})["ok"], "and mwctl's own requests still work"

@@ -23,6 +23,7 @@
   namespace although the embedded INS runs as the same user); root with --userns runs CMD as root inside.
 """
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -415,8 +416,15 @@ def test_forwarder_joins_the_commands_namespaces(topo, ins, nobody_ok):
                     cmd = pid
             time.sleep(0.05)
         assert fwd and cmd, f"forwarder {fwd}, command {cmd}: {output(p)}"
-        for ns in ("user", "net"):
-            assert ns_ino(f"/proc/{fwd}/ns/{ns}") == ns_ino(f"/proc/{cmd}/ns/{ns}"), ns
+        assert ns_ino(f"/proc/{fwd}/ns/net") == ns_ino(f"/proc/{cmd}/ns/net")
+        # CMD's own user namespace (src/run/contain.c) is a child of the one the forwarder joined
+        fd = os.open(f"/proc/{cmd}/ns/user", os.O_RDONLY)
+        try:
+            parent = fcntl.ioctl(fd, 0xb702)  # NS_GET_PARENT: a new fd for the parent namespace
+            assert os.fstat(parent).st_ino == ns_ino(f"/proc/{fwd}/ns/user"), "user"
+            os.close(parent)
+        finally:
+            os.close(fd)
         assert ns_ino(f"/proc/{fwd}/ns/user") != ns_ino("/proc/self/ns/user")
         assert uid_of(fwd) == [NOBODY] * 4 and uid_of(cmd) == [NOBODY] * 4
         assert cap_eff(fwd) == 0 and cap_eff(cmd) == 0
