@@ -260,3 +260,57 @@ def test_mwctl_from_the_host_still_sees_and_controls(setup):
     r = subprocess.run(setup.topo.nsexec(setup.topo.ins, [mwctl, "-r", setup.ins.registry, "flows", "--json"]),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
+
+
+def test_setuid_root_helper(setup):
+    """A set-user-ID-root copy of the attacker, run as nobody: directly it becomes root and joins mwinsd's
+    network namespace; under mwrun it is root in the command's user namespace at most, and the walls hold.
+    The copy lives on a tmpfs mounted here (without nosuid, whatever /tmp's mount options are)."""
+    tmp_path = setup.topo.tmpdir / "setuid"   # 0755 all the way: nobody must reach it
+    tmp_path.mkdir()
+    d = tmp_path / "suid"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "mwtest-suid", str(d)], check=True, timeout=10)
+    try:
+        exe = d / "escape-suid"
+        shutil.copy2(setup.escape, exe)
+        os.chown(exe, 0, 0)
+        os.chmod(exe, 0o4755)
+        os.chmod(tmp_path, 0o755)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+        argv = [str(exe), "setns", setup.topo.world4, str(setup.world_port), f"/run/netns/{setup.topo.ins}"]
+        r = subprocess.run(setup.topo.nsexec(setup.topo.ins, nobody + argv), capture_output=True, text=True,
+                           timeout=30)
+        assert "setns reached" in r.stdout, f"directly, the setuid helper should get out: {r.stdout}{r.stderr}"
+        for mode in MODES:
+            # as root, mwrun maps every uid and the helper starts as nobody inside; with --userns only the
+            # caller's uid (root) is mapped, and as nobody mwrun's command is nobody already
+            inner = nobody + argv if mode == "root" else argv
+            r = subprocess.run(argv_for(setup, mode, inner), capture_output=True, text=True, timeout=30)
+            assert r.stdout.strip() == "setns blocked EPERM", f"{mode}: {r.stdout}{r.stderr}"
+        # Inside, the set-ID bit makes it root of the command's user namespace (a root-only file of the host
+        # is writable to it); with --no-new-privs it gives nothing: it stays nobody.
+        root_only = tmp_path / "root-only"
+        root_only.write_text("x")
+        os.chmod(root_only, 0o644)
+        argv = [str(exe), "write", setup.topo.world4, str(setup.world_port), str(root_only)]
+        r = subprocess.run(argv_for(setup, "root", nobody + argv), capture_output=True, text=True, timeout=30)
+        assert r.stdout.strip() == "write done writable", r.stdout + r.stderr
+        r = subprocess.run(argv_for(setup, "root", nobody + argv, ("--no-new-privs",)), capture_output=True,
+                           text=True, timeout=30)
+        assert r.stdout.strip() == "write blocked EACCES", r.stdout + r.stderr
+    finally:
+        subprocess.run(["umount", str(d)], timeout=10)
+
+
+def test_deny_unix_dgram(setup):
+    """Datagram unix sockets work by default (programs use socketpairs for their own IPC); --deny-unix-dgram
+    refuses them."""
+    code = ("import socket\ntry:\n    socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM); print('ok')\n"
+            "except OSError as e:\n    print('error', e.errno)\n")
+    r = subprocess.run(argv_for(setup, "root", ["/usr/bin/python3", "-c", code]), capture_output=True, text=True,
+                       timeout=30)
+    assert r.stdout.strip() == "ok", r.stdout + r.stderr
+    r = subprocess.run(argv_for(setup, "root", ["/usr/bin/python3", "-c", code], ("--deny-unix-dgram",)),
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout.strip() == "error 13", r.stdout + r.stderr
