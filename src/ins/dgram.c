@@ -159,6 +159,10 @@ static bool dgram_up(struct ins_sock *s)
 		if (err)
 			dgram_post_error(s, -err);
 	}
+	/* Budget spent with datagrams possibly left in the carrier: its edge has come and gone, so nothing else
+	 * brings us back.  Come back on the next loop iteration. */
+	if (list_empty(&s->runq))
+		list_add_tail(&ins.runq, &s->runq);
 	return false;
 }
 

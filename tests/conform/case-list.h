@@ -88,6 +88,7 @@
 	X(udp_poll_6, 3)                                                                                           \
 	X(udp_mapped_6, 3)                                                                                         \
 	X(udp_shutdown_4, 4)                                                                                       \
+	X(udp_flood_nonblocking, 12)                                                                               \
 	/* case-process.c */                                                                                       \
 	X(fork_listener_4, 5)                                                                                      \
 	X(fork_accept_both_4, 5)                                                                                   \

@@ -563,3 +563,35 @@ CASE(udp_shutdown_4)
 	note("revents_rdwr=%s", events_str(wait_events(fd, POLLIN | POLLOUT | POLLRDHUP, 0)));
 	close(fd);
 }
+
+/* A non-blocking unconnected sender floods a receiver that never reads (the blackhole: world drops it, no
+ * ICMP comes back).  The kernel sends every datagram (at most a full send buffer now and then: EAGAIN, then
+ * POLLOUT again); a sender that gets EAGAIN and never POLLOUT again has stalled for good.  Bounded: 20,000
+ * datagrams, and 5 s of waiting for POLLOUT at any one time. */
+CASE(udp_flood_nonblocking)
+{
+	static char kb[1024];
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr = conform_ctx.blackhole4 };
+	int fd = udp_socket(AF_INET, SOCK_NONBLOCK), sent = 0;
+	const char *how = "all";
+
+	while (sent < 20000) {
+		long r = res(sendto(fd, kb, sizeof(kb), 0, (struct sockaddr *)&to, sizeof(to)));
+
+		if (r == (long)sizeof(kb)) {
+			sent++;
+		} else if (r == -EAGAIN) {
+			if (!(wait_events(fd, POLLOUT, 5000) & POLLOUT)) {
+				how = "stalled";
+				break;
+			}
+		} else {
+			note_res("flood_error", r);
+			how = "error";
+			break;
+		}
+	}
+	note("flood=%s", how);
+	expect(sent == 20000, "flood: sent %d of 20000 datagrams", sent);
+	close(fd);
+}
