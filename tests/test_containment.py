@@ -118,6 +118,8 @@ def cases(s):
         "ptrace-mwinsd": ("ptrace", ins_pid, "done attached", all_modes("blocked ESRCH")),
         "vmread-mwinsd": ("vmread", ins_pid, "done read", all_modes("blocked ESRCH")),
         "signal-mwinsd": ("kill", ins_pid, "done signalled", all_modes("blocked ESRCH")),
+        # any host process, mwrun included: the test runner stands in (mwrun's own pid is not known ahead)
+        "signal-host": ("kill", str(os.getpid()), "done signalled", all_modes("blocked ESRCH")),
         "environ-mwinsd": ("read", f"/proc/{ins_pid}/environ", "done read", all_modes("blocked ENOENT")),
         "mem-mwinsd": ("read", f"/proc/{ins_pid}/mem", "done read", all_modes("blocked ENOENT")),
         "event-stream": ("unix", str(s.ins.sock_dir / "events"), "done open", all_modes("blocked EACCES")),
@@ -126,7 +128,7 @@ def cases(s):
         "registry-rewrite": ("write", reg_sock_file, "done writable", wr),
         "policy-rewrite": ("write", str(s.policy), "done writable", wr),
         "fake-ins": ("mkdir", str(s.ins.registry / "ins" / "fake"), "done made", wr),
-        "io-uring": ("uring", "", "done ring", all_modes("blocked ENOSYS")),
+        "io-uring-connect": ("uring", "", "reached", all_modes("blocked ENOSYS")),
         "mount-proc": ("mountproc", ins_pid, "done sees-it", all_modes("blocked EPERM")),
         "chroot-escape": ("chroot", ins_pid, "done sees-it",
                           {"root": {"blocked ENOENT"}, "root-userns": {"blocked ENOENT"}, "user": {"blocked EPERM"}}),
@@ -136,8 +138,9 @@ def cases(s):
 
 
 CASES = ["setns-by-pid", "setns-pinned", "setns-init", "raw-connect", "ptrace-mwinsd", "vmread-mwinsd",
-         "signal-mwinsd", "environ-mwinsd", "mem-mwinsd", "event-stream", "control-api", "host-unix",
-         "registry-rewrite", "policy-rewrite", "fake-ins", "io-uring", "mount-proc", "chroot-escape", "pivot-root"]
+         "signal-mwinsd", "signal-host", "environ-mwinsd", "mem-mwinsd", "event-stream", "control-api",
+         "host-unix", "registry-rewrite", "policy-rewrite", "fake-ins", "io-uring-connect", "mount-proc",
+         "chroot-escape", "pivot-root"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -314,3 +317,30 @@ def test_deny_unix_dgram(setup):
     r = subprocess.run(argv_for(setup, "root", ["/usr/bin/python3", "-c", code], ("--deny-unix-dgram",)),
                        capture_output=True, text=True, timeout=30)
     assert r.stdout.strip() == "error 13", r.stdout + r.stderr
+
+
+VETH = r"""
+# A namespace of its own, then an interface pair with one end in mwinsd's namespace (by its pinned name).
+unshare -n sh -c 'ip link add mwesc0 type veth peer name mwesc1 netns "$0" && echo created' "$NS" 2>&1
+"""
+
+
+def test_unshare_then_interfaces(setup):
+    """`unshare -n`, then an interface pair with one end in mwinsd's namespace: directly root makes it (a wire
+    from a namespace of its own into the one with the network); under mwrun it can't.  (Moving mwinsd's own
+    veth is not tried directly: it would take the test's topology apart.)"""
+    ns = setup.topo.ins
+    env = dict(os.environ, NS=ns)
+    try:
+        r = subprocess.run(setup.topo.nsexec(ns, ["sh", "-c", VETH]), capture_output=True, text=True, timeout=30,
+                           env=env)
+        assert "created" in r.stdout, f"directly, root should make the pair: {r.stdout}{r.stderr}"
+    finally:
+        setup.topo.run(ns, ["ip", "link", "del", "mwesc1"], timeout=10)
+    for mode in MODES:
+        r = subprocess.run(argv_for(setup, mode, ["env", f"NS={ns}", "sh", "-c", VETH]), capture_output=True,
+                           text=True, timeout=30)
+        assert "created" not in r.stdout, f"{mode}: {r.stdout}{r.stderr}"
+        assert "Operation not permitted" in r.stdout or "Permission denied" in r.stdout, f"{mode}: {r.stdout}"
+        links = setup.topo.run(ns, ["ip", "-o", "link"], timeout=10).stdout
+        assert "mwesc1" not in links and "veth0" in links, f"{mode}: mwinsd's namespace changed:\n{links}"

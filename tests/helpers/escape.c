@@ -17,7 +17,7 @@
  *     write PATH          open PATH for writing (nothing is written)
  *     mkdir PATH          make (and remove) a directory
  *     unix PATH           connect an AF_UNIX stream socket to PATH and read up to 64 bytes (1 s)
- *     uring               io_uring_setup
+ *     uring               connect to world with io_uring (IORING_OP_CONNECT), then reach
  *     mountproc PID       mount a procfs on a new directory and look for PID in it
  *     chroot PID          break out of a chroot the classic way, then look for /proc/PID
  *     pivot PATH          a new mount namespace, pivot_root into a tmpfs, then open OLD/PATH for writing */
@@ -25,11 +25,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -55,24 +57,31 @@ static int blocked(int e)
 	return out("blocked", n ? n : "?");
 }
 
+/* An HTTP request on connected socket fd: "reached" if world answers, else blocked with the errno. */
+static int http_probe(int fd)
+{
+	struct timeval tv = { 3, 0 };
+	char buf[64] = "";
+	const char req[] = "GET /escape-probe HTTP/1.0\r\n\r\n";
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(fd, req, sizeof(req) - 1) < 0 || read(fd, buf, sizeof(buf) - 1) < 5)
+		return blocked(errno ? errno : EIO);
+	return out(strncmp(buf, "HTTP/", 5) == 0 ? "reached" : "done", "no HTTP answer");
+}
+
 /* A raw TCP connect to world and an HTTP request: "reached", or blocked with the errno. */
 static int reach(const char *addr, int port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct timeval tv = { 3, 0 };
-	char buf[64] = "";
 	int fd = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return blocked(errno);
 	inet_pton(AF_INET, addr, &sin.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (syscall(SYS_connect, fd, &sin, sizeof(sin)) < 0)
 		return blocked(errno);
-	const char req[] = "GET /escape-probe HTTP/1.0\r\n\r\n";
-	if (write(fd, req, sizeof(req) - 1) < 0 || read(fd, buf, sizeof(buf) - 1) < 5)
-		return blocked(errno ? errno : EIO);
-	return out(strncmp(buf, "HTTP/", 5) == 0 ? "reached" : "done", "no HTTP answer");
+	return http_probe(fd);
 }
 
 static int unix_talk(const char *path)
@@ -95,6 +104,40 @@ static int unix_talk(const char *path)
 		return out("done", buf);
 	}
 	return out("done", n == 0 ? "closed" : errno == EAGAIN ? "open" : strerrorname_np(errno));
+}
+
+/* A TCP connect to world made by io_uring (IORING_OP_CONNECT: no connect() call at all), then the request
+ * as in reach(). */
+static int uring_connect(const char *addr, int port)
+{
+	struct io_uring_params p = { 0 };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int ring = (int)syscall(__NR_io_uring_setup, 4, &p), fd;
+	if (ring < 0)
+		return blocked(errno);
+	inet_pton(AF_INET, addr, &sin.sin_addr);
+	fd = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	char *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+	char *cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+	struct io_uring_sqe *sqe = mmap(NULL, p.sq_entries * sizeof(*sqe), PROT_READ | PROT_WRITE,
+					MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+	if (fd < 0 || sq == MAP_FAILED || cq == MAP_FAILED || sqe == MAP_FAILED)
+		return blocked(errno);
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_CONNECT;
+	sqe->fd = fd;
+	sqe->addr = (unsigned long)&sin;
+	sqe->off = sizeof(sin);
+	((unsigned *)(sq + p.sq_off.array))[0] = 0;
+	__atomic_store_n((unsigned *)(sq + p.sq_off.tail), 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		return blocked(errno);
+	struct io_uring_cqe *cqe = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	if (cqe->res < 0)
+		return blocked(-cqe->res);
+	return http_probe(fd);
 }
 
 static int see_pid(const char *proc, const char *pid)
@@ -212,11 +255,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "unix"))
 		return unix_talk(arg);
-	if (!strcmp(name, "uring")) {
-		char params[120] = { 0 };
-		long fd = syscall(425 /* io_uring_setup */, 4, params);
-		return fd < 0 ? blocked(errno) : out("done", "ring");
-	}
+	if (!strcmp(name, "uring"))
+		return uring_connect(world, port);
 	if (!strcmp(name, "mountproc")) {
 		char dir[] = "/tmp/escape-proc-XXXXXX";
 		if (!mkdtemp(dir))
