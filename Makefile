@@ -33,7 +33,7 @@ $(B)/mwinsd: $(INS_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SANFL) -Isrc/ins -o $@ $(INS_SRC) $(LIB_SRC) -lsystemd -ljansson -lnettle -lseccomp
 
 $(B)/libmwshim.so: $(SHIM_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Isrc/shim -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread
+	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Dsyscall=mw_raw_syscall -Isrc/shim -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread
 
 $(B)/mwrun: $(RUN_SRC) $(LIB_SRC) $(HDRS) | $(B)
 	$(CC) $(BASE) $(SANFL) -Isrc/run -o $@ $(RUN_SRC) $(LIB_SRC) -lseccomp

@@ -46,6 +46,24 @@ void fdtab_clear(int fd)
 		__atomic_store_n(&l2[(unsigned)fd % FDTAB_L2], 0, __ATOMIC_RELEASE);
 }
 
+int fdtab_next(unsigned from, unsigned last)
+{
+	if (last >= FDTAB_L1 * FDTAB_L2)
+		last = FDTAB_L1 * FDTAB_L2 - 1;
+	for (unsigned fd = from; fd <= last;) {
+		uint64_t *l2 = __atomic_load_n(&shim_fdtab[fd / FDTAB_L2], __ATOMIC_ACQUIRE);
+
+		if (!l2) {
+			fd = (fd / FDTAB_L2 + 1) * FDTAB_L2; /* a page never made holds nothing */
+			continue;
+		}
+		if (__atomic_load_n(&l2[fd % FDTAB_L2], __ATOMIC_ACQUIRE))
+			return (int)fd;
+		fd++;
+	}
+	return -1;
+}
+
 static void fdtab_change_flags(int fd, uint32_t sock_id, uint8_t set, uint8_t clear)
 {
 	uint64_t *l2, old, new;

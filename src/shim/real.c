@@ -43,6 +43,10 @@ void real_init(void)
 	RESOLVE(recvmsg);
 	RESOLVE(sendmsg);
 	RESOLVE(recvmmsg);
+	RESOLVE(close_range);
+	/* by its name as a string: the shim's sources call mw_raw_syscall where they write syscall (sys.c) */
+	if (!real.libc_syscall)
+		*(void **)&real.libc_syscall = dlsym(RTLD_NEXT, "syscall");
 	RESOLVE(sendmmsg);
 	RESOLVE(epoll_ctl);
 }

@@ -58,6 +58,8 @@ struct shim_real {
 	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
 	int (*epoll_ctl)(int, int, int, struct epoll_event *);
+	int (*close_range)(unsigned int, unsigned int, int);
+	long (*libc_syscall)(long, ...); /* libc's syscall(): sys.c */
 };
 
 extern struct shim_real real;
@@ -86,6 +88,7 @@ struct shim_fd {
 	uint8_t flags;  /* enum shim_fd_flags */
 	uint8_t epoch;  /* which INS made it (page.c): an id means something only to its own INS */
 };
+_Static_assert(sizeof(struct shim_fd) == sizeof(uint64_t), "fdtab.c stores an entry as one 64-bit word");
 
 /* Look fd up; returns its kind (SHIM_NONE for anything that is not ours).  Async-signal safe. */
 static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out);
@@ -93,6 +96,8 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out);
 int fdtab_set(int fd, const struct shim_fd *e);
 /* Forget fd.  Async-signal safe. */
 void fdtab_clear(int fd);
+/* The lowest fd in [from, last] that has an entry, or -1.  Skips the pages never used.  Async-signal safe. */
+int fdtab_next(unsigned from, unsigned last);
 /* Set or clear flags on fd's entry if it still names sock_id.  Async-signal safe. */
 void fdtab_add_flags(int fd, uint32_t sock_id, uint8_t flags);
 void fdtab_clear_flags(int fd, uint32_t sock_id, uint8_t flags);
@@ -116,6 +121,9 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out)
 	__builtin_memcpy(out, &v, sizeof(*out));
 	return (enum shim_kind)out->kind;
 }
+
+/* sys.c: the shim's own raw system calls (the build names every syscall() call here so; see sys.c). */
+long mw_raw_syscall(long nr, ...);
 
 /* chan.c: the control channel to mwinsd. */
 

@@ -510,6 +510,36 @@ SHIM_EXPORT int close(int fd)
 	return ret;
 }
 
+/* Several descriptors at once (a child closing what it inherited, libuv's and Python's spawn): every entry
+ * in the range is forgotten first, as close() does for one; the close hints for streams follow the close
+ * (up to a stack's worth: beyond that mwinsd hears of the rest from their carriers). */
+SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	uint32_t hint[64];
+	unsigned nhint = 0;
+	int ret;
+
+	if (!real.close)
+		real_init();
+	/* With CLOSE_RANGE_CLOEXEC nothing closes now; exec ends the table anyway. */
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		for (int fd = fdtab_next(first, last); fd >= 0; fd = fdtab_next((unsigned)fd + 1, last)) {
+			struct shim_fd e;
+
+			if (fdtab_get(fd, &e) == SHIM_NONE)
+				continue;
+			fdtab_clear(fd);
+			if (e.kind == SHIM_STREAM && nhint < sizeof(hint) / sizeof(hint[0]))
+				hint[nhint++] = e.sock_id;
+		}
+	}
+	ret = real.close_range ? real.close_range(first, last, flags)
+			       : (int)mw_raw_syscall(SYS_close_range, first, last, flags);
+	for (unsigned i = 0; i < nhint; i++)
+		chan_hint_close(hint[i]);
+	return ret;
+}
+
 static int shim_dup_done(int oldfd, int newfd)
 {
 	struct shim_fd e;
