@@ -9,7 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +150,41 @@ CASE(dup_close_4)
 	echo_probe(b);
 	close(b);
 }
+
+/* A socket closed behind the interposers' backs, then its number given to something else, which must behave
+ * as itself: an AF_UNIX socket (libuv closes with syscall(SYS_close) and may make a pipe server next), and a
+ * file after close_range. */
+static void number_reused(const char *how)
+{
+	int fd = peer_connect(AF_INET, PEER_ECHO);
+	long r = !strcmp(how, "syscall") ? syscall(SYS_close, fd) : close_range((unsigned)fd, (unsigned)fd, 0);
+	expect_res("close", res(r), 0);
+	int u = socket(AF_UNIX, SOCK_STREAM, 0);
+	note("same_number=%s", u == fd ? "yes" : "no");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "conform-reuse-%d", (int)getpid());
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	expect_res("bind_unix", res(bind(u, (struct sockaddr *)&sun, len)), 0);
+	expect_res("listen_unix", res(listen(u, 4)), 0);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	expect_res("getsockname", res(getsockname(u, (struct sockaddr *)&ss, &sl)), 0);
+	note("family=%s", ss.ss_family == AF_UNIX ? "unix" : "other");
+	int acc = 0;
+	socklen_t al = sizeof(acc);
+	expect_res("acceptconn", res(getsockopt(u, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al)), 0);
+	note("listening=%d", acc);
+	r = !strcmp(how, "syscall") ? syscall(SYS_close, u) : close_range((unsigned)u, (unsigned)u, 0);
+	expect_res("close_unix", res(r), 0);
+	int f = open("/dev/null", O_RDONLY);
+	char c;
+	note("file_same_number=%s", f == fd ? "yes" : "no");
+	expect_res("read_file", res(read(f, &c, 1)), 0);
+	close(f);
+}
+
+CASE(close_syscall_reuse_4) { number_reused("syscall"); }
+CASE(close_range_reuse_4) { number_reused("close_range"); }
 
 CASE(fork_inherit_4)
 {

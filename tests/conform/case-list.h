@@ -68,6 +68,8 @@
 	X(close_in_accept_4, 4)                                                                                    \
 	X(shutdown_in_accept_4, 4)                                                                                 \
 	X(dup_close_4, 3)                                                                                          \
+	X(close_syscall_reuse_4, 3)                                                                                \
+	X(close_range_reuse_4, 3)                                                                                  \
 	X(fork_inherit_4, 3)                                                                                       \
 	/* case-unix.c */                                                                                          \
 	X(unix_pair, 3)                                                                                            \
@@ -79,6 +81,7 @@
 	X(udp_msg_6, 5)                                                                                            \
 	X(udp_mmsg_4, 3)                                                                                           \
 	X(udp_mmsg_6, 3)                                                                                           \
+	X(udp_mmsg_syscall_4, 3)                                                                                   \
 	X(udp_connected_4, 5)                                                                                      \
 	X(udp_connected_6, 5)                                                                                      \
 	X(udp_refused_4, 8)                                                                                        \

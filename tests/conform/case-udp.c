@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "conform.h"
@@ -230,6 +231,19 @@ static void udp_msg(int family)
 CASE(udp_msg_4) { udp_msg(AF_INET); }
 CASE(udp_msg_6) { udp_msg(AF_INET6); }
 
+/* sendmmsg and recvmmsg as libc's wrappers make them, or through libc's syscall() function, as libuv does. */
+static bool mmsg_via_syscall;
+
+static int do_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+	return mmsg_via_syscall ? (int)syscall(SYS_sendmmsg, fd, v, n, flags) : sendmmsg(fd, v, n, flags);
+}
+
+static int do_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+	return mmsg_via_syscall ? (int)syscall(SYS_recvmmsg, fd, v, n, flags, NULL) : recvmmsg(fd, v, n, flags, NULL);
+}
+
 static void udp_mmsg(int family)
 {
 	enum { N = 4 };
@@ -253,18 +267,18 @@ static void udp_mmsg(int family)
 			.msg_name = &names[i], .msg_namelen = sizeof(names[i]), .msg_iov = &iv[i], .msg_iovlen = 1
 		};
 	}
-	expect_res("recvmmsg_empty", res(recvmmsg(fd, rm, N, MSG_DONTWAIT, NULL)), -EAGAIN);
-	expect_res("sendmmsg", res(sendmmsg(fd, sm, N, 0)), N);
+	expect_res("recvmmsg_empty", res(do_recvmmsg(fd, rm, N, MSG_DONTWAIT)), -EAGAIN);
+	expect_res("sendmmsg", res(do_sendmmsg(fd, sm, N, 0)), N);
 	note("sent_lens=%u,%u,%u,%u", sm[0].msg_len, sm[1].msg_len, sm[2].msg_len, sm[3].msg_len);
 	/* Blocking, without MSG_WAITFORONE: returns once all N are in. */
-	expect_res("recvmmsg", res(recvmmsg(fd, rm, N, 0, NULL)), N);
+	expect_res("recvmmsg", res(do_recvmmsg(fd, rm, N, 0)), N);
 	for (int i = 0; i < N; i++) {
 		bool same = rm[i].msg_len == (unsigned)(10 * (i + 1)) && memcmp(in[i], out[i], rm[i].msg_len) == 0;
 		note("msg%d=%u:%s:%s:flags=%s", i, rm[i].msg_len, sa_desc(&names[i], rm[i].msg_hdr.msg_namelen),
 		     same ? "same" : "differs", rm[i].msg_hdr.msg_flags ? "set" : "0");
 		expect(same, "msg%d: data", i);
 	}
-	expect_res("recvmmsg_drained", res(recvmmsg(fd, rm, N, MSG_DONTWAIT, NULL)), -EAGAIN);
+	expect_res("recvmmsg_drained", res(do_recvmmsg(fd, rm, N, MSG_DONTWAIT)), -EAGAIN);
 
 	/* Connected: no names. One short buffer among them gets MSG_TRUNC. */
 	struct sockaddr_storage pa;
@@ -279,8 +293,8 @@ static void udp_mmsg(int family)
 		rm[i].msg_len = 0;
 	}
 	iv[1].iov_len = 5;
-	expect_res("sendmmsg_connected", res(sendmmsg(c, sm, 3, 0)), 3);
-	expect_res("recvmmsg_connected", res(recvmmsg(c, rm, 3, 0, NULL)), 3);
+	expect_res("sendmmsg_connected", res(do_sendmmsg(c, sm, 3, 0)), 3);
+	expect_res("recvmmsg_connected", res(do_recvmmsg(c, rm, 3, 0)), 3);
 	note("lens=%u,%u,%u trunc=%s,%s,%s", rm[0].msg_len, rm[1].msg_len, rm[2].msg_len,
 	     rm[0].msg_hdr.msg_flags & MSG_TRUNC ? "yes" : "no", rm[1].msg_hdr.msg_flags & MSG_TRUNC ? "yes" : "no",
 	     rm[2].msg_hdr.msg_flags & MSG_TRUNC ? "yes" : "no");
@@ -290,6 +304,11 @@ static void udp_mmsg(int family)
 
 CASE(udp_mmsg_4) { udp_mmsg(AF_INET); }
 CASE(udp_mmsg_6) { udp_mmsg(AF_INET6); }
+CASE(udp_mmsg_syscall_4)
+{
+	mmsg_via_syscall = true;
+	udp_mmsg(AF_INET);
+}
 
 static void udp_connected(int family)
 {
