@@ -29,6 +29,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -154,7 +155,9 @@ static int write_file(const char *path, const char *text)
 }
 
 /* In I: map the command's new user namespace.  As root, every id to itself (root inside is root on the
- * host's files, and the users it switches to are the host's); with --userns, only ours, as in U. */
+ * host's files, and the users it switches to are the host's), or with --map-root-to UID ids 0-65535 to
+ * UID..UID+65535 (root inside owns nothing outside, as in rootless containers); with --userns, only ours,
+ * as in U. */
 static int map_user(const struct run_cfg *cfg, pid_t pid)
 {
 	char path[64], uid[64], gid[64], sg[16] = "";
@@ -174,6 +177,9 @@ static int map_user(const struct run_cfg *cfg, pid_t pid)
 		}
 		if (fd >= 0)
 			close(fd);
+	} else if (cfg->root_map) {
+		snprintf(uid, sizeof(uid), "0 %u 65536\n", (unsigned)cfg->root_map);
+		snprintf(gid, sizeof(gid), "0 %u 65536\n", (unsigned)cfg->root_map);
 	} else {
 		snprintf(uid, sizeof(uid), "0 0 4294967295\n");
 		snprintf(gid, sizeof(gid), "0 0 4294967295\n");
@@ -197,6 +203,13 @@ static void command_main(const struct run_cfg *cfg, char **argv, int sp, const s
 	}
 	if (write(sp, "u", 1) != 1 || read(sp, &c, 1) != 1)
 		_exit(EXIT_MWRUN); /* I said why */
+	/* Mapped to a range without host root: become its root (our host ids are not mapped in it), without
+	 * the host's supplementary groups. */
+	if (cfg->root_map && (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)) {
+		fprintf(stderr, "mwrun: --map-root-to: cannot become root of the command's namespace: %s\n",
+			strerror(errno));
+		_exit(EXIT_MWRUN);
+	}
 	for (size_t i = 0; i < sizeof(passed_on) / sizeof(passed_on[0]); i++)
 		signal(passed_on[i], SIG_DFL);
 	sigprocmask(SIG_SETMASK, mask, NULL);

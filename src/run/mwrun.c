@@ -62,7 +62,10 @@ static void usage(FILE *f)
 		   "      --deny-unix-dgram\n"
 		   "                      no AF_UNIX datagram sockets for CMD (EACCES): by default they can send to\n"
 		   "                      host datagram sockets its user may write (syslog's /dev/log)\n"
-		   "      --no-new-privs      set no_new_privs for CMD: set-ID bits and file capabilities give it nothing\n"
+		   "      --no-new-privs  set no_new_privs for CMD: set-ID bits and file capabilities give it nothing\n"
+		   "      --map-root-to UID\n"
+		   "                      as root: uids and gids 0-65535 inside are UID..UID+65535 outside, so root\n"
+		   "                      inside owns nothing of the host's (by default every id maps to itself)\n"
 		   "  -v, --verbose       say which INS is used (and each host socket CMD was refused)\n"
 		   "Exit status: CMD's; 128+N if it died of signal N; %d if mwrun itself failed.\n",
 		MW_REGISTRY_DEFAULT, MW_DNS_MAX, EXIT_MWRUN, EXIT_MWRUN);
@@ -273,6 +276,7 @@ int main(int argc, char **argv)
 		{ "dns", required_argument, NULL, 'D' },      { "no-dns", no_argument, NULL, 'N' },
 		{ "userns", no_argument, NULL, 'U' },         { "allow-unix", required_argument, NULL, 'A' },
 		{ "deny-unix-dgram", no_argument, NULL, 'G' }, { "no-new-privs", no_argument, NULL, 'P' },
+		{ "map-root-to", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_cfg cfg = { .registry = mw_registry_root() };
@@ -332,6 +336,17 @@ int main(int argc, char **argv)
 		case 'P':
 			cfg.no_new_privs = true;
 			break;
+		case 'M': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || end == optarg || v == 0 || v > 4294967295UL - 65536) {
+				fprintf(stderr, "mwrun: --map-root-to takes a uid above 0 (ids UID..UID+65535 are used)\n");
+				return EXIT_MWRUN;
+			}
+			cfg.root_map = (uint32_t)v;
+			break;
+		}
 		case 'v':
 			cfg.verbose++;
 			break;
@@ -374,6 +389,10 @@ int main(int argc, char **argv)
 			cfg.registry = own_reg;
 			cfg.own_registry = true;
 		}
+	}
+	if (cfg.root_map && cfg.userns) {
+		fprintf(stderr, "mwrun: --map-root-to needs root, without --userns (which maps only your own ids)\n");
+		return EXIT_MWRUN;
 	}
 	if (cfg.sock) {
 		snprintf(sock, sizeof(sock), "%s", cfg.sock);

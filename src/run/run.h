@@ -27,6 +27,7 @@ struct run_cfg {
 	const char *allow_unix[MW_ALLOW_UNIX_MAX];
 	bool deny_unix_dgram; /* --deny-unix-dgram: no AF_UNIX datagram sockets (they are not gated: gate.c) */
 	bool no_new_privs;  /* --no-new-privs: set-ID bits and file capabilities give the command nothing */
+	uint32_t root_map;  /* --map-root-to UID: uids and gids 0-65535 inside are UID.. outside (0: root is root) */
 };
 
 /* dns.c */
