@@ -26,7 +26,8 @@ import pytest
 
 from conftest import (BUILD, Ins, _compile_helper as _helper, need, nobody_bin, san_check)
 
-MODES = ["root", "root-userns", "user"]
+MODES = ["root", "root-userns", "root-mapped", "user"]
+ROOT_MAP = 200000  # root-mapped: mwrun --map-root-to, ids 0-65535 inside are 200000.. outside
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +82,20 @@ def argv_for(s, mode, argv, mwrun_opts=()):
     """argv run in ns ins: directly (mode "direct"), or under mwrun in the given mode."""
     if mode == "direct":
         return s.topo.nsexec(s.topo.ins, argv)
-    mw = [str(s.bins / "mwrun") if mode == "user" else str(BUILD / "mwrun"), "-r", str(s.ins.registry),
-          "-s", str(s.sock), "--no-dns", *mwrun_opts]
+    # the modes whose command runs as a uid other than the host's root use the world-readable binaries
+    mw = [str(s.bins / "mwrun") if mode in ("user", "root-mapped") else str(BUILD / "mwrun"), "-r",
+          str(s.ins.registry), "-s", str(s.sock), "--no-dns", *mwrun_opts]
     if mode == "root-userns":
         mw.append("--userns")
+    if mode == "root-mapped":
+        mw += ["--map-root-to", str(ROOT_MAP)]
     if mode == "user":
         mw = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + mw
     return s.topo.nsexec(s.topo.ins, mw + ["--"] + [str(a) for a in argv])
 
 
 def attempt(s, mode, what, arg="", mwrun_opts=()):
-    exe = s.nb_escape if mode == "user" else s.escape
+    exe = s.nb_escape if mode in ("user", "root-mapped") else s.escape
     r = subprocess.run(argv_for(s, mode, [exe, what, s.topo.world4, s.world_port, arg], mwrun_opts),
                        capture_output=True, text=True, errors="replace", timeout=60)
     san_check(r.stderr, "mwrun")
@@ -108,7 +112,8 @@ def last(res):
 def cases(s):
     ins_pid, ns = str(s.mwinsd_pid), s.topo.ins
     reg_sock_file = str(s.ins.sock_dir / "sock")
-    wr = {"root": {"blocked EROFS"}, "root-userns": {"blocked EROFS"}, "user": {"blocked EROFS", "blocked EACCES"}}
+    either = {"blocked EROFS", "blocked EACCES"}  # a read-only mount, or a file its uid may not write
+    wr = {"root": {"blocked EROFS"}, "root-userns": {"blocked EROFS"}, "root-mapped": either, "user": either}
     all_modes = lambda *o: {m: set(o) for m in MODES}  # noqa: E731
     return {
         "setns-by-pid": ("setns", f"/proc/{ins_pid}/ns/net", "reached", all_modes("blocked ENOENT")),
@@ -131,9 +136,11 @@ def cases(s):
         "io-uring-connect": ("uring", "", "reached", all_modes("blocked ENOSYS")),
         "mount-proc": ("mountproc", ins_pid, "done sees-it", all_modes("blocked EPERM")),
         "chroot-escape": ("chroot", ins_pid, "done sees-it",
-                          {"root": {"blocked ENOENT"}, "root-userns": {"blocked ENOENT"}, "user": {"blocked EPERM"}}),
+                          {"root": {"blocked ENOENT"}, "root-userns": {"blocked ENOENT"},
+                           "root-mapped": {"blocked ENOENT"}, "user": {"blocked EPERM"}}),
         "pivot-root": ("pivot", reg_sock_file, "done writable",
-                       {"root": {"blocked EROFS"}, "root-userns": {"blocked EROFS"}, "user": {"blocked EPERM"}}),
+                       {"root": {"blocked EROFS"}, "root-userns": {"blocked EROFS"}, "root-mapped": either,
+                        "user": {"blocked EPERM"}}),
     }
 
 
@@ -247,6 +254,24 @@ def test_root_switching_users_still_works(setup):
                                                 f"id -u; touch {out}"]), capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout.strip() == "33", f"{r.stdout}{r.stderr}"
     assert os.stat(out).st_uid == 33, "the file a uid-33 program made is not uid 33's on the host"
+
+
+def test_map_root_to(setup):
+    """--map-root-to: root inside, owning nothing outside: a root-only host file is not writable to it (as it is
+    to root mapped to root), and what it makes belongs to the mapped uid on the host."""
+    d = setup.topo.tmpdir / "mapped"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    root_only = d / "root-only"
+    root_only.write_text("x")
+    os.chmod(root_only, 0o644)
+    script = f"id -u; touch {d}/made; echo y >> {root_only} && echo wrote"
+    r = subprocess.run(argv_for(setup, "root-mapped", ["sh", "-c", script]), capture_output=True, text=True,
+                       timeout=30)
+    assert r.stdout.split()[:1] == ["0"] and "wrote" not in r.stdout, r.stdout + r.stderr
+    assert os.stat(d / "made").st_uid == ROOT_MAP, "the file root made inside is not the mapped uid's outside"
+    r = subprocess.run(argv_for(setup, "root", ["sh", "-c", script]), capture_output=True, text=True, timeout=30)
+    assert "wrote" in r.stdout, f"root mapped to root should write it (the check can fail): {r.stdout}{r.stderr}"
 
 
 def test_no_new_privs(setup):
