@@ -8,26 +8,32 @@
  *
  *   - hands every connect() to the gate (SECCOMP_RET_USER_NOTIF), which runs in mwrun's init, PID 1 of the
  *     command's PID namespace, outside its user namespace;
- *   - with --deny-unix-dgram, refuses AF_UNIX datagram sockets (EACCES from socket and socketpair).  A
+ *   - with --deny-unix-dgram, refuses AF_UNIX datagram sockets (EACCES from socket and socketpair, for
+ *     SOCK_DGRAM and SOCK_RAW, which AF_UNIX makes a datagram socket too).  A
  *     datagram socket, a socketpair's too, may name any peer in each sendmsg, whose address seccomp can't
  *     see, and trapping every sendmsg would tax every carrier write.  So by default a datagram can reach a
  *     host datagram socket the command's user may write (syslog's /dev/log, journald's): logging, not a
  *     way out of the namespace; programs that use datagram socketpairs for their own IPC keep working;
  *   - refuses io_uring_setup (ENOSYS, as on a kernel without it), whose IORING_OP_CONNECT would not pass
- *     through connect();
+ *     through connect(), and sockets of the families no network namespace bounds (AF_VSOCK, which reaches
+ *     the hypervisor, and hardware ones: EAFNOSUPPORT);
  *   - lets every other call through, and calls of another ABI fail with ENOSYS (32-bit programs do not run).
  *
  * The gate makes the connect itself, on its own duplicate of the program's socket (pidfd_getfd), with the
  * address it copied once out of the program's memory: what it checked is what it connects, however the
  * program changes its memory or its descriptor table meanwhile (a continued call would read them again).
  * An AF_UNIX pathname is resolved to an inode the gate holds open (O_PATH) and checks, then connected through
- * /proc/self/fd/N, so a rename between the check and the connect changes nothing.  It may connect to:
+ * /proc/self/fd/N, so a rename between the check and the connect changes nothing; the path is walked and
+ * the socket written to with the caller's filesystem ids and groups (as_caller), so permissions hold as for
+ * the caller.  It may connect to:
  *   - its INS's rendezvous socket (or, unless pinned to it, any INS's the registry lists: the shim moves to
  *     another when its INS dies), and each --allow-unix PATH (the inode that path names at connect time);
  *   - a socket bound in the command's own network namespace (unix_diag, UDIAG_SHOW_VFS: the kernel's list);
  *   - any abstract name (the abstract namespace is per network namespace: the command's own).
- * Anything else gets EACCES, as a socket file one may not write would.  Connects of other families are made
- * as asked: they reach the command's namespace, which has nothing but lo.
+ * Anything else gets EACCES, as a socket file one may not write would.  A connected stream or seqpacket
+ * socket (a carrier: made in mwinsd's namespace) gets EISCONN without a lookup.  Connects of AF_INET,
+ * AF_INET6 and AF_NETLINK are made as asked: they reach the command's namespace, which has nothing but lo;
+ * any other family gets EAFNOSUPPORT.
  *
  * The peer of a connect made here sees the gate as the connecting process (SO_PEERCRED); mwinsd knows its
  * clients by SCM_CREDENTIALS instead (src/ins/client.c), so its records still name the program.
@@ -35,6 +41,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/netlink.h>
@@ -47,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -58,6 +66,8 @@
 #include <unistd.h>
 
 #include "run.h"
+
+#define NGROUPS_MAX_GATE 256
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
@@ -97,6 +107,7 @@ static int filter_load(scmp_filter_ctx ctx, int *listener)
 
 int gate_filter_install(const struct run_cfg *cfg, int *listener)
 {
+	static const int unbounded[] = { AF_VSOCK, AF_BLUETOOTH, AF_NFC, AF_CAIF, AF_QIPCRTR, AF_IUCV };
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int ret;
 
@@ -107,12 +118,22 @@ int gate_filter_install(const struct run_cfg *cfg, int *listener)
 	    (ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(connect), 0)) < 0 ||
 	    (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(io_uring_setup), 0)) < 0)
 		goto out;
-	if (cfg->deny_unix_dgram &&
-	    ((ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM))) < 0 ||
-	     (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 2,
-				     SCMP_A0(SCMP_CMP_EQ, AF_UNIX), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM))) < 0))
-		goto out;
+	/* Families that no network namespace bounds (AF_VSOCK reaches the hypervisor; the others, hardware):
+	 * as on a kernel without them. */
+	for (size_t i = 0; i < sizeof(unbounded) / sizeof(unbounded[0]); i++)
+		if ((ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+					    SCMP_A0(SCMP_CMP_EQ, unbounded[i]))) < 0)
+			goto out;
+	/* SOCK_RAW is a datagram socket too, for AF_UNIX. */
+	for (int t = 0; cfg->deny_unix_dgram && t < 2; t++) {
+		int type = t ? SOCK_RAW : SOCK_DGRAM;
+
+		if ((ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 2, SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+					    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, type))) < 0 ||
+		    (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socketpair), 2,
+					    SCMP_A0(SCMP_CMP_EQ, AF_UNIX), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, type))) < 0)
+			goto out;
+	}
 	ret = filter_load(ctx, listener);
 out:
 	seccomp_release(ctx);
@@ -214,6 +235,55 @@ static bool unix_allowed(const struct gate *g, const struct stat *st)
 	return bound_here(st->st_dev, st->st_ino);
 }
 
+/* Take on (on true) the filesystem ids and groups of thread tid, as /proc says them, or go back to ours (on
+ * false).  The gate is single-threaded: nothing else runs meanwhile.  Changing the filesystem uid away from
+ * 0 also drops the capabilities that override file permissions, as for any process.  Returns 0 or -EACCES
+ * (the caller's ids could not be read or taken: the connect is refused). */
+static int as_caller(pid_t tid, bool on)
+{
+	static gid_t own_groups[NGROUPS_MAX_GATE], groups[NGROUPS_MAX_GATE];
+	static int own_n = -1;
+	char path[64], line[1024];
+	unsigned fsuid = (unsigned)-1, fsgid = (unsigned)-1, u[3];
+	int n = 0;
+	FILE *f;
+
+	if (!on) {
+		setfsuid(geteuid());
+		setfsgid(getegid());
+		if (own_n >= 0)
+			setgroups((size_t)own_n, own_groups);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return -EACCES;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Uid: %u %u %u %u", &u[0], &u[1], &u[2], &fsuid) == 4 ||
+		    sscanf(line, "Gid: %u %u %u %u", &u[0], &u[1], &u[2], &fsgid) == 4)
+			continue;
+		if (strncmp(line, "Groups:", 7) == 0)
+			for (char *t = strtok(line + 7, " \t\n"); t && n < NGROUPS_MAX_GATE; t = strtok(NULL, " \t\n"))
+				groups[n++] = (gid_t)strtoul(t, NULL, 10);
+	}
+	fclose(f);
+	if (fsuid == (unsigned)-1 || fsgid == (unsigned)-1)
+		return -EACCES;
+	if (own_n < 0)
+		own_n = getgroups(NGROUPS_MAX_GATE, own_groups);
+	/* In a user namespace whose setgroups is denied (mwrun --userns) the caller's groups are ours anyway. */
+	if (setgroups((size_t)n, groups) < 0 && errno != EPERM)
+		return -EACCES;
+	setfsgid(fsgid);
+	setfsuid(fsuid);
+	if ((unsigned)setfsuid((uid_t)-1) != fsuid || (unsigned)setfsgid((gid_t)-1) != fsgid) {
+		as_caller(tid, false);
+		return -EACCES;
+	}
+	return 0;
+}
+
 /* connect(fd, sun of len bytes) for pid, resolving a pathname in its working directory.  Returns 0 or
  * -errno, as the program's connect would have. */
 static int connect_unix_path(const struct gate *g, pid_t pid, int fd, const struct sockaddr_un *sun, socklen_t len)
@@ -230,11 +300,16 @@ static int connect_unix_path(const struct gate *g, pid_t pid, int fd, const stru
 	cwd = open(via, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (cwd < 0)
 		return -ENOENT;
-	target = openat(cwd, path, O_PATH | O_CLOEXEC);
+	/* The path is walked, and the socket written to, with the caller's filesystem credentials: a command
+	 * that dropped to nobody gets what nobody would, not what the gate's root could. */
+	ret = as_caller(pid, true);
+	target = ret ? -1 : openat(cwd, path, O_PATH | O_CLOEXEC);
+	if (!ret && target < 0)
+		ret = errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ELOOP ? -errno : -ENOENT;
 	close(cwd);
-	if (target < 0)
-		return errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == ELOOP ? -errno : -ENOENT;
-	if (fstat(target, &st) < 0 || !S_ISSOCK(st.st_mode))
+	if (ret)
+		;
+	else if (fstat(target, &st) < 0 || !S_ISSOCK(st.st_mode))
 		ret = -ECONNREFUSED; /* what connecting to a file that is not a socket gives */
 	else if (!unix_allowed(g, &st))
 		ret = -EACCES;
@@ -243,11 +318,40 @@ static int connect_unix_path(const struct gate *g, pid_t pid, int fd, const stru
 		if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0)
 			ret = -errno;
 	}
+	as_caller(pid, false);
 	if (ret == -EACCES && g->cfg->verbose)
 		fprintf(stderr, "mwrun: the command's connect to %s refused (a host socket: --allow-unix %s lets it "
 				"through)\n", path, path);
-	close(target);
+	if (target >= 0)
+		close(target);
 	return ret;
+}
+
+/* The connect itself, on fd (the gate's duplicate of the caller's socket), to ss (len bytes, the gate's own
+ * copy).  Returns 0 or -errno. */
+static int connect_checked(const struct gate *g, pid_t pid, int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+	int domain, type;
+	socklen_t dl = sizeof(domain), tl = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return -errno;
+	/* Families bound by a network namespace only: another (AF_VSOCK reaches the hypervisor) goes nowhere. */
+	if (domain != AF_UNIX && domain != AF_INET && domain != AF_INET6 && domain != AF_NETLINK)
+		return -EAFNOSUPPORT;
+	if (domain != AF_UNIX)
+		return connect(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0;
+	if (len > sizeof(*sun))
+		return -EINVAL; /* as the kernel's unix_validate_addr */
+	/* A connected stream or seqpacket socket (every carrier: made in mwinsd's namespace) can't connect
+	 * again; the kernel would look the name up first, in the socket's own namespace. */
+	if (type != SOCK_DGRAM && getpeername(fd, (struct sockaddr *)&(struct sockaddr_storage){ 0 },
+					      &(socklen_t){ sizeof(struct sockaddr_storage) }) == 0)
+		return -EISCONN;
+	if (len > offsetof(struct sockaddr_un, sun_path) && sun->sun_family == AF_UNIX && sun->sun_path[0])
+		return connect_unix_path(g, pid, fd, sun, len);
+	return connect(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0;
 }
 
 /* The process (thread group) of thread tid, from /proc: tid itself if that can't be read. */
@@ -282,8 +386,7 @@ static int gate_connect(const struct gate *g, int lfd, struct seccomp_notif *req
 	struct sockaddr_storage ss;
 	uint64_t ulen = req->data.args[2];
 	struct iovec local = { &ss, 0 }, remote = { (void *)(uintptr_t)req->data.args[1], 0 };
-	int pidfd, fd, domain, ret;
-	socklen_t dl = sizeof(domain);
+	int pidfd, fd, ret;
 
 	if ((int)ulen < 0 || ulen > sizeof(ss))
 		return -EINVAL; /* as the kernel's move_addr_to_kernel */
@@ -301,13 +404,8 @@ static int gate_connect(const struct gate *g, int lfd, struct seccomp_notif *req
 	/* The pid read from is the caller still (not a new process with its number). */
 	else if (gone(lfd, req))
 		ret = 1;
-	else if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0)
-		ret = -errno;
-	else if (domain == AF_UNIX && ulen > offsetof(struct sockaddr_un, sun_path) && ss.ss_family == AF_UNIX &&
-		 ((struct sockaddr_un *)&ss)->sun_path[0])
-		ret = connect_unix_path(g, req->pid, fd, (struct sockaddr_un *)&ss, (socklen_t)ulen);
 	else
-		ret = connect(fd, (struct sockaddr *)&ss, (socklen_t)ulen) < 0 ? -errno : 0;
+		ret = connect_checked(g, req->pid, fd, &ss, (socklen_t)ulen);
 	close(fd);
 	return ret;
 }
