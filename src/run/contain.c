@@ -53,8 +53,27 @@
 
 static const int passed_on[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT };
 
+/* If our parent dies (mwrun killed with SIGKILL), so do we, and with us, in turn, the init and so the whole
+ * PID namespace: nothing of the run outlives it.  Set after every credential change (which clears it), and
+ * checked against a parent that died already: by its pid, or, for the init (whose parent is outside its PID
+ * namespace: getppid() says 0), by the hang-up of a pipe the parent holds open (alive_fd; -1 for none).
+ * Returns 0, or -1 (printed). */
+static int die_with_parent(pid_t parent, int alive_fd)
+{
+	struct pollfd p = { .fd = alive_fd, .events = POLLIN };
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || (alive_fd < 0 && getppid() != parent) ||
+	    (alive_fd >= 0 && poll(&p, 1, 0) != 0)) {
+		fprintf(stderr, "mwrun: the run's parent is gone\n");
+		return -1;
+	}
+	return 0;
+}
+
 int contain_enter(const struct run_cfg *cfg)
 {
+	pid_t mwrun_pid = getppid();
+
 	if (cfg->userns) {
 		/* From here on this process holds every capability in its new user namespace (and none
 		 * outside it), enough for what follows (userns.c). */
@@ -71,7 +90,7 @@ int contain_enter(const struct run_cfg *cfg)
 			strerror(errno));
 		return -1;
 	}
-	return 0;
+	return die_with_parent(mwrun_pid, -1);
 }
 
 /* Bind path over itself read-only, keeping the flags the mount under it has (a user namespace may not
@@ -269,8 +288,23 @@ static int supervise(const struct gate *g, pid_t cmd, int sfd, int lfd)
 	return WEXITSTATUS(status);
 }
 
-/* I: PID 1 of the command's PID namespace.  Returns the command's exit status. */
-static int init_main(const struct run_cfg *cfg, const char *sock, char **argv)
+/* In I, after the read-only binds: the working directory again, by its path.  The one inherited still
+ * points into the mount that was there before the binds, writable: a command started in the registry or in
+ * mwrun's directory would write through it.  Returns 0, or -1 (printed) when the path can't be walked again
+ * (then the command starts in /). */
+static int cwd_again(void)
+{
+	char cwd[PATH_MAX];
+
+	if (getcwd(cwd, sizeof(cwd)) && chdir(cwd) == 0)
+		return 0;
+	fprintf(stderr, "mwrun: the working directory can't be found again after the read-only binds (%s); the "
+			"command starts in /\n", strerror(errno));
+	return chdir("/") < 0 ? -1 : 0;
+}
+
+/* I: PID 1 of the command's PID namespace; alive_fd hangs up if C dies.  Returns the command's exit status. */
+static int init_main(const struct run_cfg *cfg, const char *sock, char **argv, int alive_fd)
 {
 	struct gate g = { .cfg = cfg, .ins_sock = sock };
 	sigset_t set, old;
@@ -284,7 +318,8 @@ static int init_main(const struct run_cfg *cfg, const char *sock, char **argv)
 		sigaddset(&set, passed_on[i]);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0 || mounts_set(cfg, sock) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+	if (die_with_parent(0, alive_fd) < 0 || sfd < 0 || mounts_set(cfg, sock) < 0 || cwd_again() < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return EXIT_MWRUN;
 	cmd = fork();
 	if (cmd < 0)
@@ -320,15 +355,17 @@ static void pass_on(int sig)
 int contain_run(const struct run_cfg *cfg, const char *sock, char **argv)
 {
 	struct sigaction sa = { .sa_handler = pass_on };
-	int status;
+	int status, alive[2];
 
-	init_pid = fork();
-	if (init_pid < 0) {
-		fprintf(stderr, "mwrun: fork: %s\n", strerror(errno));
+	if (pipe2(alive, O_CLOEXEC) < 0 || (init_pid = fork()) < 0) {
+		fprintf(stderr, "mwrun: cannot start the command's init: %s\n", strerror(errno));
 		return EXIT_MWRUN;
 	}
-	if (init_pid == 0)
-		_exit(init_main(cfg, sock, argv));
+	if (init_pid == 0) {
+		close(alive[1]);
+		_exit(init_main(cfg, sock, argv, alive[0]));
+	}
+	close(alive[0]); /* alive[1] stays open while we live */
 	for (size_t i = 0; i < sizeof(passed_on) / sizeof(passed_on[0]); i++)
 		sigaction(passed_on[i], &sa, NULL);
 	while (waitpid(init_pid, &status, 0) < 0 && errno == EINTR)

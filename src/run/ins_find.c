@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "run.h"
@@ -92,12 +93,13 @@ int ins_start_embedded(const struct run_cfg *cfg, pid_t *pidp, char *sock, size_
 	char exe[600], id[64], fdarg[16], line[16];
 	struct pollfd pfd;
 	int p[2], n;
-	pid_t pid;
+	pid_t pid, parent;
 
 	snprintf(exe, sizeof(exe), "%s/mwinsd", cfg->bindir);
 	snprintf(id, sizeof(id), "embedded-%d", (int)getpid());
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	parent = getpid();
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -105,6 +107,9 @@ int ins_start_embedded(const struct run_cfg *cfg, pid_t *pidp, char *sock, size_
 		char *argv[12];
 		int i = 0;
 
+		/* An embedded INS serves this run only: if mwrun is killed, it goes too (SIGTERM: it cleans up). */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(127);
 		/* fd 3 is the ready pipe, without close-on-exec. */
 		if (dup2(p[1], 3) < 0)
 			_exit(127);
