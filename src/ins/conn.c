@@ -397,17 +397,35 @@ static bool addr_is_local(const struct mw_addr *a)
 	return local;
 }
 
+/* Loopback (127/8, ::1) or unspecified (0.0.0.0, ::: the kernel takes either as this host) for a, an
+ * IPv4 address in the IPv4 form. */
+static bool addr_is_self(const struct mw_addr *a)
+{
+	static const uint8_t zero[16], one6[16] = { [15] = 1 };
+
+	if (a->family == AF_INET)
+		return a->addr[0] == 127 || !memcmp(a->addr, zero, 4);
+	return !memcmp(a->addr, zero, 16) || !memcmp(a->addr, one6, 16);
+}
+
 bool conn_is_own_service(const struct mw_addr *dst)
 {
-	static const uint8_t any[16];
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	struct mw_addr d = *dst;
 
+	if (d.family == AF_INET6 && !memcmp(d.addr, mapped, sizeof(mapped))) {
+		/* ::ffff:a.b.c.d is a.b.c.d */
+		memmove(d.addr, d.addr + 12, 4);
+		memset(d.addr + 4, 0, 12);
+		d.family = AF_INET;
+	}
+	/* By port: any address of this host reaches a wildcard or dual-stack listener, and a local address is
+	 * refused on that port whatever the listener's own (over-refusing another local server on the same
+	 * port is the price of not reasoning about which address reaches which listener). */
 	for (struct list *i = listeners.next; i != &listeners; i = i->next) {
 		const struct mw_addr *l = &container_of(i, struct conn_listener, link)->tcp;
 
-		if (!l->family || l->port != dst->port || l->family != dst->family)
-			continue;
-		if (!memcmp(l->addr, dst->addr, sizeof(l->addr)) ||
-		    (!memcmp(l->addr, any, sizeof(any)) && addr_is_local(dst)))
+		if (l->family && l->port == d.port && (addr_is_self(&d) || addr_is_local(&d)))
 			return true;
 	}
 	return false;

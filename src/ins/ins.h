@@ -484,9 +484,9 @@ void conn_close(struct ins_conn *c);
 void conn_finish(struct ins_conn *c); /* close once what is queued has gone */
 void conn_reap(void);
 void conn_shutdown(void); /* mwinsd exits: every listener and connection goes */
-/* Is dst the address of one of mwinsd's own TCP servers (the metrics endpoint)?  A protected program's
- * connect there is refused: what mwinsd serves is for operators, and the program's bytes would come from
- * mwinsd itself. */
+/* Is dst the address of one of mwinsd's own TCP servers (the metrics endpoint): its port, at any address of
+ * this host (loopback, unspecified, v4-mapped, or local)?  A protected program's connect there is refused:
+ * what mwinsd serves is for operators, and the program's bytes would come from mwinsd itself. */
 bool conn_is_own_service(const struct mw_addr *dst);
 
 /* ctl.c: the control API */
