@@ -166,21 +166,63 @@ static uint32_t client_count_netns(uint64_t netns)
 	return n;
 }
 
-/* Who the client is, from the kernel's SCM_CREDENTIALS on its first message: the sender's own pid (it can't
- * name another without CAP_SYS_ADMIN over its pid namespace's owner) and ids.  That is SO_PEERCRED's
- * connector, except when mwrun's gate made the connect for a protected program (src/run/gate.c): the
- * connection is then the program's, and so is every record made for it.  Returns 0, or -errno when the
- * sender is gone. */
+/* The inode of /proc/PID/ns/pid (PID's own PID namespace), 0 if it can't be read. */
+static uint64_t pidns_of(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* Is pid the init (pid 1) of its own PID namespace, as mwrun's gate is? */
+static bool is_ns_init(pid_t pid)
+{
+	char path[64], buf[2048], *l, *end;
+	long last = 0;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	l = strstr(buf, "\nNSpid:");
+	if (!l)
+		return false;
+	for (l += 7; (last = strtol(l, &end, 10)) > 0 && end != l; l = end)
+		if (*end == '\n')
+			return last == 1;
+	return false;
+}
+
+/* Who the client is, from the kernel's SCM_CREDENTIALS on its first message: the sender's own pid, and ids.
+ * That is SO_PEERCRED's connector, except when mwrun's gate made the connect for a protected program
+ * (src/run/gate.c): the connection is then the program's, and so is every record made for it.  A sender
+ * can name a pid not its own only with CAP_SYS_ADMIN over its PID namespace's owner, which a program under
+ * mwrun has only over namespaces it made itself: so another pid is taken only when it lives in the PID
+ * namespace whose init made the connect (the gate's), where no program can lie.  Returns 0, or -errno when
+ * the sender is gone. */
 static int client_identify(struct ins_client *c, const struct ucred *cred)
 {
 	int off = 0, pidfd;
-	uint64_t netns;
+	uint64_t netns, ns;
 	pid_t was = c->pid;
 
 	/* Credentials cost every message a reference: they are wanted on the first one only. */
 	setsockopt(c->ev.fd, SOL_SOCKET, SO_PASSCRED, &off, sizeof(off));
 	if (cred->pid <= 0 || cred->pid == c->pid)
 		return 0;
+	ns = pidns_of(cred->pid);
+	if (!ns || ns != pidns_of(c->pid) || !is_ns_init(c->pid)) {
+		ins_log(0, "client pid %d: its claim to be pid %d refused (not in the PID namespace of the process "
+			   "that connected it)", (int)c->pid, (int)cred->pid);
+		return 0;
+	}
 	pidfd = (int)syscall(SYS_pidfd_open, cred->pid, 0);
 	if (pidfd < 0 && errno == ESRCH)
 		return -ESRCH;
