@@ -74,6 +74,7 @@
 	/* case-unix.c */                                                                                          \
 	X(unix_pair, 3)                                                                                            \
 	X(unix_listen, 3)                                                                                          \
+	X(unix_long_address, 3)                                                                                    \
 	/* case-udp.c */                                                                                           \
 	X(udp_sendto_4, 5)                                                                                         \
 	X(udp_sendto_6, 5)                                                                                         \

@@ -97,3 +97,18 @@ CASE(unix_listen)
 	close(c);
 	close(lfd);
 }
+
+/* An AF_UNIX address longer than struct sockaddr_un (but within a sockaddr_storage): the kernel refuses it
+ * with EINVAL, and so must whatever handles the connect in its place. */
+CASE(unix_long_address)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 'A', sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		setup_fail("socket: %s", errno_name(errno));
+	expect_res("connect_128", res(connect(fd, (struct sockaddr *)&ss, sizeof(ss))), -EINVAL);
+	expect_res("connect_111", res(connect(fd, (struct sockaddr *)&ss, sizeof(struct sockaddr_un) + 1)), -EINVAL);
+	close(fd);
+}
