@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BUILD, Ins, _compile_helper as _helper, need, nobody_bin, san_check)
+from conftest import (BUILD, Ins, _compile_helper as _helper, _descendants, need, nobody_bin, san_check)
 
 MODES = ["root", "root-userns", "root-mapped", "user"]
 ROOT_MAP = 200000  # root-mapped: mwrun --map-root-to, ids 0-65535 inside are 200000.. outside
@@ -423,9 +423,10 @@ def test_killing_mwrun_ends_the_run(setup, tmp_path):
     while time.monotonic() < deadline and not _find(["sleep", "303"]):
         time.sleep(0.05)
     assert _find(["sleep", "303"]), "the command did not start"
-    ins_pids = [int(x.name) for x in Path("/proc").iterdir() if x.name.isdigit() and
-                _cmdline(x)[:1] and os.path.basename(_cmdline(x)[0]) == "mwinsd" and str(reg) in _cmdline(x)]
-    assert ins_pids, "no embedded mwinsd"
+    ins_pids = [c for c in _descendants(p.pid) if os.path.basename((_cmdline(Path(f"/proc/{c}")) or [""])[0])
+                == "mwinsd"]
+    kids = [_cmdline(Path(f"/proc/{c}")) for c in _descendants(p.pid)]
+    assert ins_pids, f"no embedded mwinsd among mwrun's children: {kids}"
     os.kill(p.pid, 9)  # ip netns exec execs: this is mwrun
     p.wait(timeout=10)
     deadline = time.monotonic() + 10
