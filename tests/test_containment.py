@@ -31,6 +31,19 @@ MODES = ["root", "root-userns", "root-mapped", "user"]
 ROOT_MAP = 200000  # root-mapped: mwrun --map-root-to, ids 0-65535 inside are 200000.. outside
 
 
+def unix_listener(topo, name, mode):
+    """A listening AF_UNIX socket of root's, with mode, at TMPDIR/name/name.sock (the directory 0755)."""
+    d = Path(topo.tmpdir) / name
+    d.mkdir()
+    os.chmod(d, 0o755)
+    path = d / f"{name}.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    os.chmod(path, mode)
+    srv.listen(16)
+    return srv, path
+
+
 @pytest.fixture(scope="module")
 def setup(topo, world_http, request):
     world_http.add("escape-probe", 100)
@@ -47,14 +60,7 @@ def setup(topo, world_http, request):
     bins = nobody_bin()
 
     # a container engine's stand-in: a host AF_UNIX socket anyone may write, that greets whoever connects
-    engine_dir = Path(topo.tmpdir) / "engine"
-    engine_dir.mkdir()
-    os.chmod(engine_dir, 0o755)
-    engine_path = engine_dir / "engine.sock"
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(str(engine_path))
-    os.chmod(engine_path, 0o666)
-    srv.listen(16)
+    srv, engine_path = unix_listener(topo, "engine", 0o666)
 
     def serve():
         while True:
@@ -384,14 +390,7 @@ def test_working_directory_under_a_read_only_bind(setup):
 def test_gate_connects_with_the_callers_permissions(setup):
     """A root-only socket (0600, root's): root inside reaches it with --allow-unix; a command that dropped to
     nobody does not, as nobody would not outside (the gate walks and connects with the caller's ids)."""
-    d = setup.topo.tmpdir / "rootsock"
-    d.mkdir()
-    os.chmod(d, 0o755)
-    path = d / "root-only.sock"
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(str(path))
-    os.chmod(path, 0o600)
-    srv.listen(8)
+    srv, path = unix_listener(setup.topo, "rootsock", 0o600)
     try:
         args = [str(path), "--allow-unix", str(path)]
         out = lambda mode, nobody: subprocess.run(  # noqa: E731
