@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -536,3 +537,14 @@ except (ConnectionResetError, BrokenPipeError):
     assert r.stdout.strip() in ("answer: b''", "answer: reset"), (r.stdout, r.stderr)
     assert "refused: it runs in a loopback-only network namespace" in pol.err_path.read_text()
     assert ctl(pol, {"cmd": "policy"})["ok"], "and mwctl's own requests still work"
+
+
+def test_mwinsd_help_states_the_defaults():
+    """`mwinsd --help` names each default where its option is (they are the sources' macros)."""
+    root = Path(__file__).resolve().parent.parent
+    pen = re.search(r"#define IPFIX_PEN_DEFAULT (\d+)u", (root / "src/ins/ipfix.h").read_text()).group(1)
+    spin = re.search(r"#define INS_SPIN_US_DEFAULT (\d+)", (root / "src/ins/ins.h").read_text()).group(1)
+    out = subprocess.run([BUILD / "mwinsd", "--help"], capture_output=True, text=True, timeout=10).stdout
+    text = " ".join(out.split())
+    assert f"own elements (default {pen})" in text, out
+    assert f"after work (default {spin}; 0: never)" in text, out

@@ -109,7 +109,7 @@ static void usage(FILE *f)
 		   "  -v, --verbose            log more (repeat for more)\n"
 		   "      --user USER          once set up, run as USER (when started as root)\n"
 		   "      --no-seccomp         no system call filter (to find a call the filter lacks)\n",
-		MW_REGISTRY_DEFAULT, INS_SPIN_US_DEFAULT, IPFIX_PEN_DEFAULT);
+		MW_REGISTRY_DEFAULT, IPFIX_PEN_DEFAULT, INS_SPIN_US_DEFAULT);
 }
 
 static int opt_path(char *dst, size_t cap, const char *arg, const char *opt)
