@@ -256,7 +256,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return shim_ret(-EINVAL);
 	for (;;) {
-		int nfd, trunc, len, type = 0;
+		int nfd, trunc, len = -1, type = 0;
 		socklen_t tl = sizeof(type);
 		ssize_t n = mw_recv_fd(fd, &m, sizeof(m), &nfd, &trunc, 0);
 
@@ -273,10 +273,10 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 		}
 		if (n < 0)
 			return shim_ret((int)n);
-		/* mwinsd is not trusted: a wrong size, a missing or odd fd, a bad address, and it is dropped. */
-		len = mw_addr_to_sockaddr(&m.peer, &ss);
-		if (n != (ssize_t)sizeof(m) || trunc || nfd < 0 || m.version != MW_PROTO_VERSION || len < 0 ||
-		    m.peer.family != e.family ||
+		/* mwinsd is not trusted: a wrong size, a missing or odd fd, a bad address, and it is dropped.  No
+		 * field is read before the size is known to be whole. */
+		if (n != (ssize_t)sizeof(m) || trunc || nfd < 0 || m.version != MW_PROTO_VERSION ||
+		    (len = mw_addr_to_sockaddr(&m.peer, &ss)) < 0 || m.peer.family != e.family ||
 		    real.getsockopt(nfd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
 			if (nfd >= 0)
 				syscall(SYS_close, nfd);
