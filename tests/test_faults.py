@@ -448,7 +448,10 @@ def test_churn_100k_connections(topo, env, servers, faultcli):
     if fail or ok != total:
         problems.append(f"{ok} of {total} connections succeeded in {ms} ms, {fail} failed:\n"
                         + "\n".join(lines(r.stdout, "churn failure")))
-    n = settle(d.pid, fd0, 1, 5)
+    # Up to 20 s: after 100,000 connections the last closes may still be in the kernel's hands (a batch of
+    # pooled carriers in flight to a process that was exiting is released with its control socket); a leak
+    # never comes back.
+    n = settle(d.pid, fd0, 1, 20)
     socks = fresh_stats(env.registry, "main").get("sockets")
     rss = rss_kb(d.pid)
     if socks != 0:
