@@ -118,22 +118,12 @@ static int bind_read_only(const char *path)
 /* The INS's policy file, as it names it in the registry beside its socket, into buf ("" if none). */
 static void ins_policy_path(const char *sock, char *buf, size_t len)
 {
-	char path[PATH_MAX];
+	char dir[PATH_MAX];
 	const char *slash = strrchr(sock, '/');
-	ssize_t n;
-	int fd;
 
 	buf[0] = 0;
-	if (!slash || snprintf(path, sizeof(path), "%.*s/policy", (int)(slash - sock), sock) >= (int)sizeof(path))
-		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	if (buf[0] != '/')
+	if (slash && snprintf(dir, sizeof(dir), "%.*s", (int)(slash - sock), sock) < (int)sizeof(dir) &&
+	    (ins_read_line(dir, "policy", buf, len) || buf[0] != '/'))
 		buf[0] = 0;
 }
 

@@ -38,7 +38,6 @@
  * The peer of a connect made here sees the gate as the connecting process (SO_PEERCRED); mwinsd knows its
  * clients by SCM_CREDENTIALS instead (src/ins/client.c), so its records still name the program.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -199,29 +198,21 @@ static bool same_file(const char *path, const struct stat *st)
 	return stat(path, &p) == 0 && p.st_dev == st->st_dev && p.st_ino == st->st_ino;
 }
 
+/* 1 if the socket the instance in dir names (its "sock" file) is the file st points at. */
+static int names_socket(const char *dir, const char *id, void *st)
+{
+	char sock[PATH_MAX];
+
+	(void)id;
+	return !ins_read_line(dir, "sock", sock, sizeof(sock)) && same_file(sock, st);
+}
+
 /* Is st the rendezvous socket of an INS the registry lists?  When its INS goes, the shim attaches to another
- * one there (unless pinned to its INS: -s, or an embedded INS).  The registry is read-only to the command:
+ * one there (unless pinned to its INS: -s, or this run's own INS).  The registry is read-only to the command:
  * what it names, an operator's mwinsd wrote. */
 static bool registry_ins(const struct gate *g, const struct stat *st)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 256];
-	struct dirent *e;
-	bool found = false;
-	DIR *d;
-
-	if (g->cfg->sock || g->cfg->embedded ||
-	    snprintf(dir, sizeof(dir), "%s/ins", g->cfg->registry) >= (int)sizeof(dir))
-		return false;
-	d = opendir(dir);
-	while (d && !found && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (snprintf(path, sizeof(path), "%s/%s/ins.sock", dir, e->d_name) < (int)sizeof(path))
-			found = same_file(path, st);
-	}
-	if (d)
-		closedir(d);
-	return found;
+	return !g->cfg->sock && !g->cfg->embedded && ins_each(g->cfg->registry, names_socket, (void *)st);
 }
 
 /* May the command connect to the socket file st?  (See the top of this file.) */

@@ -7,24 +7,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "run.h"
 
-/* Read the first line of dir/name into buf; returns 0 or -errno. */
-static int read_line(const char *dir, const char *name, char *buf, size_t len)
+int ins_read_line(const char *dir, const char *name, char *buf, size_t len)
 {
 	char path[1024];
 	FILE *f;
 	int err = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	buf[0] = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -33,6 +34,29 @@ static int read_line(const char *dir, const char *name, char *buf, size_t len)
 	fclose(f);
 	buf[strcspn(buf, "\n")] = 0;
 	return err;
+}
+
+int ins_each(const char *registry, int (*fn)(const char *dir, const char *id, void *arg), void *arg)
+{
+	char dirpath[600];
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	snprintf(dirpath, sizeof(dirpath), "%s/ins", registry);
+	d = opendir(dirpath);
+	if (!d)
+		return 0;
+	while (!ret && (de = readdir(d))) {
+		char dir[1200];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", dirpath, de->d_name);
+		ret = fn(dir, de->d_name, arg);
+	}
+	closedir(d);
+	return ret;
 }
 
 int ins_probe(const char *path)
@@ -52,40 +76,40 @@ int ins_probe(const char *path)
 	return err;
 }
 
+struct live {
+	const struct run_cfg *cfg;
+	char *sock;
+	size_t len;
+};
+
+/* 1 when the instance in dir is live (its pid exists, its heartbeat is fresh, its socket answers), with its
+ * socket stored; else 0, to look on. */
+static int live_one(const char *dir, const char *id, void *arg)
+{
+	struct live *l = arg;
+	char pidbuf[32], hb[1300];
+	struct stat st;
+	long pid;
+
+	if (ins_read_line(dir, "pid", pidbuf, sizeof(pidbuf)) || (pid = strtol(pidbuf, NULL, 10)) <= 0 ||
+	    (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		return 0;
+	/* Two missed heartbeats and an instance counts as dead, whatever its socket says. */
+	snprintf(hb, sizeof(hb), "%s/heartbeat", dir);
+	if (stat(hb, &st) < 0 || time(NULL) - st.st_mtime > 2)
+		return 0;
+	if (ins_read_line(dir, "sock", l->sock, l->len) || ins_probe(l->sock) < 0)
+		return 0;
+	if (l->cfg->verbose)
+		fprintf(stderr, "mwrun: using INS %s (%s)\n", id, l->sock);
+	return 1;
+}
+
 int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len)
 {
-	char dirpath[600];
-	struct dirent *de;
-	DIR *d;
-	int found = -ENOENT;
+	struct live l = { cfg, sock, len };
 
-	snprintf(dirpath, sizeof(dirpath), "%s/ins", cfg->registry);
-	d = opendir(dirpath);
-	if (!d)
-		return -ENOENT;
-	while (found && (de = readdir(d))) {
-		char dir[1200], pidbuf[32], hb[1300];
-		struct stat st;
-		long pid;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof(dir), "%s/%s", dirpath, de->d_name);
-		if (read_line(dir, "pid", pidbuf, sizeof(pidbuf)) || (pid = strtol(pidbuf, NULL, 10)) <= 0 ||
-		    (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
-			continue;
-		/* Two missed heartbeats and an instance counts as dead, whatever its socket says. */
-		snprintf(hb, sizeof(hb), "%s/heartbeat", dir);
-		if (stat(hb, &st) < 0 || time(NULL) - st.st_mtime > 2)
-			continue;
-		if (read_line(dir, "sock", sock, len) || ins_probe(sock) < 0)
-			continue;
-		if (cfg->verbose)
-			fprintf(stderr, "mwrun: using INS %s (%s)\n", de->d_name, sock);
-		found = 0;
-	}
-	closedir(d);
-	return found;
+	return ins_each(cfg->registry, live_one, &l) ? 0 : -ENOENT;
 }
 
 int ins_start_embedded(const struct run_cfg *cfg, pid_t *pidp, char *sock, size_t len)

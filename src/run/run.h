@@ -15,7 +15,8 @@
 struct run_cfg {
 	const char *registry;
 	const char *sock;   /* -s: an INS rendezvous socket given directly */
-	bool embedded;      /* --embedded: always start our own INS */
+	bool embedded;      /* --embedded (always start our own INS); set too when none was found and one was
+			     * started: the command is then pinned to this run's own INS */
 	bool report;
 	bool userns;        /* --userns, or not root: the command's namespaces inside a user namespace */
 	bool own_registry;  /* the registry is the user's default one (userns.c), kept mode 0700 */
@@ -56,6 +57,11 @@ int dnsfwd_main(int argc, char **argv);
 
 /* ins_find.c */
 
+/* The first line of dir/name, without its newline, into buf ("" on failure).  Returns 0 or -errno. */
+int ins_read_line(const char *dir, const char *name, char *buf, size_t len);
+/* Call fn(dir, id, arg) for each instance directory REGISTRY/ins/ID until it returns nonzero.  Returns that
+ * value, or 0 (also when the registry has no instances). */
+int ins_each(const char *registry, int (*fn)(const char *dir, const char *id, void *arg), void *arg);
 /* Does an INS answer at this rendezvous socket?  Returns 0 or the connect's negative errno. */
 int ins_probe(const char *path);
 
