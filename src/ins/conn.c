@@ -26,7 +26,7 @@ struct conn_listener {
 	struct list link;       /* in listeners */
 	const struct ins_conn_ops *ops;
 	struct list *conns;
-	struct mw_addr tcp;     /* a TCP listener's address (family 0 for AF_UNIX) */
+	uint16_t tcp_port;      /* a TCP listener's port, network order (0 for AF_UNIX) */
 };
 
 static struct list dead_conns = { &dead_conns, &dead_conns };
@@ -360,8 +360,12 @@ int conn_listen(const char *where, const struct ins_conn_ops *ops, struct list *
 	}
 	l->ops = ops;
 	l->conns = conns;
-	if (!unix_path)
-		mw_addr_from_sockaddr(&l->tcp, (struct sockaddr *)&ss, len);
+	if (!unix_path) {
+		struct mw_addr a;
+
+		if (mw_addr_from_sockaddr(&a, (struct sockaddr *)&ss, len) == 0)
+			l->tcp_port = a.port;
+	}
 	err = ins_ev_add(&l->ev, fd, EPOLLIN, listen_event);
 	if (err) {
 		close(fd);
@@ -423,9 +427,9 @@ bool conn_is_own_service(const struct mw_addr *dst)
 	 * refused on that port whatever the listener's own (over-refusing another local server on the same
 	 * port is the price of not reasoning about which address reaches which listener). */
 	for (struct list *i = listeners.next; i != &listeners; i = i->next) {
-		const struct mw_addr *l = &container_of(i, struct conn_listener, link)->tcp;
+		uint16_t port = container_of(i, struct conn_listener, link)->tcp_port;
 
-		if (l->family && l->port == d.port && (addr_is_self(&d) || addr_is_local(&d)))
+		if (port && port == d.port && (addr_is_self(&d) || addr_is_local(&d)))
 			return true;
 	}
 	return false;
