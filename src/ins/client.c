@@ -176,30 +176,6 @@ static uint64_t pidns_of(pid_t pid)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* Is pid the init (pid 1) of its own PID namespace, as mwrun's gate is? */
-static bool is_ns_init(pid_t pid)
-{
-	char path[64], buf[2048], *l, *end;
-	long last = 0;
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	l = strstr(buf, "\nNSpid:");
-	if (!l)
-		return false;
-	for (l += 7; (last = strtol(l, &end, 10)) > 0 && end != l; l = end)
-		if (*end == '\n')
-			return last == 1;
-	return false;
-}
-
 /* Who the client is, from the kernel's SCM_CREDENTIALS on its first message: the sender's own pid, and ids.
  * That is SO_PEERCRED's connector, except when mwrun's gate made the connect for a protected program
  * (src/run/gate.c): the connection is then the program's, and so is every record made for it.  A sender
@@ -218,7 +194,7 @@ static int client_identify(struct ins_client *c, const struct ucred *cred)
 	if (cred->pid <= 0 || cred->pid == c->pid)
 		return 0;
 	ns = pidns_of(cred->pid);
-	if (!ns || ns != pidns_of(c->pid) || !is_ns_init(c->pid)) {
+	if (!ns || ns != pidns_of(c->pid) || proc_vpid(c->pid) != 1) {
 		ins_log(0, "client pid %d: its claim to be pid %d refused (not in the PID namespace of the process "
 			   "that connected it)", (int)c->pid, (int)cred->pid);
 		return 0;

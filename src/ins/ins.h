@@ -389,6 +389,8 @@ void dgram_post_error(struct ins_sock *s, int err);
 /* proc.c: process identity */
 /* Read pid's identity now (checked against pid reuse with pidfd if >= 0).  NULL on ENOMEM (logged). */
 struct ins_proc *proc_get(pid_t pid, uid_t uid, gid_t gid, int pidfd);
+/* pid's pid in its own (innermost) PID namespace, from /proc/PID/status; 0 if it can't be read. */
+pid_t proc_vpid(pid_t pid);
 struct ins_proc *proc_ref(struct ins_proc *p);
 void proc_put(struct ins_proc *p);
 

@@ -64,6 +64,38 @@ static void proc_read_argv(struct ins_proc *p, const char *path)
 	p->argv = out;
 }
 
+/* The last pid on the NSpid line of a /proc/PID/status text (one per PID namespace level, outermost
+ * first), or 0 if there is none. */
+static pid_t status_vpid(const char *status)
+{
+	const char *l = strstr(status, "\nNSpid:");
+	char *end;
+	pid_t last = 0;
+
+	if (!l)
+		return 0;
+	for (l += 7;; l = end) {
+		long v = strtol(l, &end, 10);
+
+		if (v <= 0 || end == l)
+			return last;
+		last = (pid_t)v;
+		if (*end == '\n')
+			return last;
+	}
+}
+
+pid_t proc_vpid(pid_t pid)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	n = read_small(path, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	return status_vpid(buf);
+}
+
 struct ins_proc *proc_get(pid_t pid, uid_t uid, gid_t gid, int pidfd)
 {
 	struct ins_proc *p = calloc(1, sizeof(*p));
@@ -91,15 +123,9 @@ struct ins_proc *proc_get(pid_t pid, uid_t uid, gid_t gid, int pidfd)
 	l = strstr(buf, "\nPPid:");
 	if (l)
 		p->ppid = (pid_t)strtol(l + 6, NULL, 10);
-	p->vpid = pid;
-	l = strstr(buf, "\nNSpid:");
-	if (l) {
-		/* one pid per level, outermost first: the last is the innermost namespace's */
-		char *end = l + 7;
-
-		for (long v; (v = strtol(end, &l, 10)) > 0 && l != end; end = l)
-			p->vpid = (pid_t)v;
-	}
+	p->vpid = status_vpid(buf);
+	if (!p->vpid)
+		p->vpid = pid;
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	proc_read_argv(p, path);
 	if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0 && errno == ESRCH) {
