@@ -221,21 +221,17 @@ def test_metrics_endpoint_is_not_for_programs(setup):
 
 
 def test_leftovers_end_with_the_run(setup):
-    """A daemonized child outlives its parent, but not the run: when the command ends, so does it."""
-    marker = setup.topo.tmpdir / "leftover.pid"
-    script = f"(sleep 300 & echo $! > {marker}) ; exit 0"
-    r = subprocess.run(argv_for(setup, "root", ["sh", "-c", script]), capture_output=True, text=True, timeout=30)
+    """A daemonized child outlives its parent, but not the run: when the command ends, so does it.  The same
+    script run directly leaves its sleeper behind (so the check can fail)."""
+    script = ["sh", "-c", "(sleep 317 >/dev/null 2>&1 &) ; exit 0"]
+    r = subprocess.run(setup.topo.nsexec(setup.topo.ins, script), capture_output=True, text=True, timeout=30)
+    left = _find(["sleep", "317"])
+    assert r.returncode == 0 and left, "directly, the sleeper should still run"
+    for pid in left:
+        os.kill(pid, 9)
+    r = subprocess.run(argv_for(setup, "root", script), capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    # the pid it wrote is in its own PID namespace; find the host's sleep 300 whose parent chain led there
-    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and
-            _cmdline(p) == ["sleep", "300"] and _ns(p, "pid") != _ns(Path("/proc/self"), "pid")]
-    assert not left, f"processes left behind by the run: {[p.name for p in left]}"
-    # and the same without mwrun does leave one (so the check can fail)
-    r = subprocess.run(["sh", "-c", "(sleep 301 & echo $! > /dev/null); exit 0"], timeout=30)
-    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == ["sleep", "301"]]
-    assert left, "without mwrun the sleeper should still run"
-    for p in left:
-        os.kill(int(p.name), 9)
+    assert not _find(["sleep", "317"]), "a process the run left behind outlived it"
 
 
 def _cmdline(p):
@@ -243,13 +239,6 @@ def _cmdline(p):
         return (p / "cmdline").read_bytes().decode(errors="replace").rstrip("\0").split("\0")
     except OSError:
         return []
-
-
-def _ns(p, kind):
-    try:
-        return os.readlink(p / "ns" / kind)
-    except OSError:
-        return None
 
 
 def test_root_switching_users_still_works(setup):
