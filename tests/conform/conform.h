@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /*
  * The services of `conform peer`, as offsets from its base port. Each listens on IPv4 and IPv6 and serves every
@@ -137,6 +138,12 @@ void send_all(int fd, const void *buf, size_t n);
 long recv_upto(int fd, void *buf, size_t n, int timeout_ms);
 /* Sends "ping", expects "ping" back, notes "echo=ok" or a FAIL. */
 void echo_probe(int fd);
+/* Sends n (up to 3) fds in one SCM_RIGHTS message with 3 bytes of data; the byte count, or -errno. */
+long send_fds(int us, const int *fds, int n);
+/* Receives up to 3 fds from one SCM_RIGHTS message (waiting up to 3 s); the count, or -errno. */
+long recv_fds(int us, int *fds);
+/* Waits for a child and notes "key=exit0" (or the signal), with a FAIL unless it exited 0. */
+void child_status_note(const char *key, pid_t pid);
 /* socket(family, SOCK_DGRAM | flags, 0), or setup_fail. */
 int udp_socket(int family, int flags);
 /*

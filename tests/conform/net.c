@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -335,4 +336,64 @@ const char *sock_kind(int fd)
 	char *b = desc_buf();
 	snprintf(b, 64, "%s/%s/%s", ds, ts, ps);
 	return b;
+}
+
+long recv_fds(int us, int *fds)
+{
+	char data[3];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} cm;
+	struct iovec iv = { data, sizeof(data) };
+	struct msghdr mh = { .msg_iov = &iv, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+	if (!(wait_events(us, POLLIN, 3000) & POLLIN))
+		return -ETIMEDOUT;
+	long r = res(recvmsg(us, &mh, MSG_CMSG_CLOEXEC));
+	if (r < 0)
+		return r;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		return 0;
+	size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	if (n > 3)
+		n = 3;
+	memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+	return (long)n;
+}
+
+long send_fds(int us, const int *fds, int n)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct iovec iv = { "fds", 3 };
+	struct msghdr mh = { .msg_iov = &iv, .msg_iovlen = 1, .msg_control = cm.buf,
+		             .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	return res(sendmsg(us, &mh, 0));
+}
+
+void child_status_note(const char *key, pid_t pid)
+{
+	int status;
+	if (pid < 0) {
+		note("%s=%s", key, errno_name(errno));
+		expect(false, "%s: no child", key);
+		return;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			setup_fail("waitpid: %s", errno_name(errno));
+	if (WIFEXITED(status))
+		note("%s=exit%d", key, WEXITSTATUS(status));
+	else
+		note("%s=signal%d", key, WTERMSIG(status));
+	expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: want exit0", key);
 }
