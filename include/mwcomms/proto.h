@@ -15,9 +15,9 @@
  *
  *     MW_CMD_SOCKET   rsp carries the program's end of a new carrier: SOCK_STREAM for TCP, SOCK_SEQPACKET
  *                     for UDP (struct mw_dgram messages).
- *     MW_CMD_LISTEN   rsp carries the program's end of a new SOCK_SEQPACKET carrier, on which mwinsd pushes
- *                     one struct mw_accept (plus the accepted connection's carrier end) per connection.  The
- *                     shim puts it in place of the socket's old carrier, on the same fd number.
+ *     MW_CMD_LISTEN   the socket keeps its carrier, so every copy of it listens; mwinsd pushes one struct
+ *                     mw_accept (plus the accepted connection's carrier end) per connection, one per sendmsg.
+ *                     The shim fills the program's side so that a listener is never writable.
  *     MW_CMD_CONNECT  req carries, when nonblocking, the program's end of the carrier (see mw_connect_flags).
  *     MW_CMD_IDENTIFY req carries an fd the process received (SCM_RIGHTS, or inherited across exec); if it is
  *                     the program's end of a carrier, rsp names the socket for the caller's group.
@@ -72,7 +72,7 @@ enum mw_cmd {
 	MW_CMD_CONNECT = 1,     /* u.connect; rsp when the connect has completed (or at once, if nonblocking) */
 	MW_CMD_RELEASE = 2,     /* reserved: -ENOTSUP */
 	MW_CMD_BIND = 3,        /* u.addr */
-	MW_CMD_LISTEN = 4,      /* u.listen; rsp fd: the listener's carrier end (unless already listening) */
+	MW_CMD_LISTEN = 4,      /* u.listen; no fd either way */
 	MW_CMD_ACCEPT = 5,      /* reserved: -ENOTSUP */
 	MW_CMD_POLL = 6,        /* reserved: -ENOTSUP */
 	MW_CMD_HELLO = 16,      /* first request on a connection; rsp u.hello + the page's memfd */

@@ -154,7 +154,7 @@ struct ins_sock {
 	bool dgram;                /* UDP: a SOCK_SEQPACKET carrier of struct mw_dgram messages */
 	enum ins_sock_state state;
 	int real;                  /* the real socket, in the INS's namespace */
-	int car;                   /* our end of the carrier: SOCK_STREAM, or SOCK_SEQPACKET once listening */
+	int car;                   /* our end of the carrier: SOCK_STREAM (TCP, listening or not) or SEQPACKET */
 	struct ins_ev ev_real, ev_car;
 	bool out_real, out_car;    /* EPOLLOUT is wanted: only while bytes wait for room there */
 	pid_t creator;             /* pid of the client that made it (0 when accepted) */

@@ -276,7 +276,7 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 	const struct mw_socket_args *a = &q->u.socket;
 	bool dgram = a->type == SOCK_DGRAM;
 	struct ins_sock *s;
-	int real, car, err;
+	int real, car = -1, err;
 
 	if (a->domain != AF_INET && a->domain != AF_INET6)
 		return -EAFNOSUPPORT;
@@ -343,9 +343,24 @@ static int cmd_bind(struct ins_sock *s, const struct mw_req *q)
 	return 0;
 }
 
-static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int *rfd)
+/* A listener keeps its stream carrier: every copy of the program's end (a dup, a fork's, one passed by
+ * SCM_RIGHTS before listen) is then the same listening socket, as on the kernel.  mwinsd pushes one struct
+ * mw_accept with the connection's carrier per sendmsg, and the shim fills the other direction so that the
+ * fd is never writable; we never read that filler. */
+static int listener_carrier(struct ins_sock *s, int backlog)
 {
-	int backlog = q->u.listen.backlog, car, prog, one = 1, err;
+	/* Accepted connections wait in the carrier only up to about the backlog (an accept record is one small
+	 * skb of about 1 KiB truesize, and the kernel doubles the value); the rest stay in the kernel's queue. */
+	int room = (backlog < 1 ? 1 : backlog > 4096 ? 4096 : backlog) * 512;
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = &s->ev_car };
+
+	setsockopt(s->car, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+	return epoll_ctl(ins.epfd, EPOLL_CTL_MOD, s->car, &ev) < 0 ? -errno : 0;
+}
+
+static int cmd_listen(struct ins_sock *s, const struct mw_req *q)
+{
+	int backlog = q->u.listen.backlog, err;
 
 	if (s->dgram)
 		return -EOPNOTSUPP;
@@ -362,27 +377,12 @@ static int cmd_listen(struct ins_sock *s, const struct mw_req *q, int *rfd)
 	if (listen(s->real, backlog) < 0)
 		return -errno;
 	if (s->state == INS_LISTENING)
-		return 0; /* listen() again only changes the backlog; the program keeps its carrier */
-	err = carrier_pair(s, SOCK_SEQPACKET, &car, &prog);
+		return 0; /* listen() again only changes the backlog */
+	err = listener_carrier(s, backlog);
 	if (err)
 		return err;
-	/* A listening TCP socket is never writable: fill the program end's send side so that the carrier is not
-	 * either.  We never read these messages. */
-	setsockopt(prog, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
-	for (int i = 0; i < 64 && send(prog, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1; i++)
-		;
-	/* Swap the stream carrier for the message carrier; the shim puts its end in place of the old one. */
-	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
-	close(s->car);
-	s->car = car;
 	s->state = INS_LISTENING;
 	ins.listen_gen++;
-	if (ins_ev_add(&s->ev_car, car, EPOLLOUT | EPOLLET, relay_car_event) < 0) {
-		close(prog);
-		sock_free_deferred(s);
-		return -ENOMEM;
-	}
-	*rfd = prog;
 	sock_update_local(s);
 	group_rec_publish(s, MW_SS_LISTENING, 0);
 	ins_log(2, "socket %#x listening", s->id);
@@ -749,7 +749,7 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 		ret = cmd_bind(s, q);
 		break;
 	case MW_CMD_LISTEN:
-		ret = cmd_listen(s, q, rfd);
+		ret = cmd_listen(s, q);
 		break;
 	case MW_CMD_CONNECT:
 		ret = cmd_connect(c, s, q, &fd);

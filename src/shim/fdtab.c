@@ -94,3 +94,20 @@ void fdtab_clear_flags(int fd, uint32_t sock_id, uint8_t flags)
 {
 	fdtab_change_flags(fd, sock_id, 0, flags);
 }
+
+enum shim_kind fdtab_settle(int fd, struct shim_fd *e)
+{
+	struct mw_sock_rec rec;
+
+	if (page_read(e, &rec) < 0)
+		return (enum shim_kind)e->kind;
+	if (rec.state == MW_SS_CONNECTED) {
+		/* What send_precheck would learn: later calls need no look at the page. */
+		fdtab_add_flags(fd, e->sock_id, SHIM_F_CONNECTED);
+		e->flags |= SHIM_F_CONNECTED;
+	} else if (rec.state == MW_SS_LISTENING) {
+		e->kind = SHIM_LISTEN;
+		fdtab_set(fd, e);
+	}
+	return (enum shim_kind)e->kind;
+}

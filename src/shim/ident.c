@@ -43,7 +43,7 @@ int ident_fd(int fd)
 		return -EIO;
 	}
 	/* mwinsd is not trusted: its answer must agree with what the kernel says the fd is. */
-	if ((e.kind == SHIM_STREAM) != (t == SOCK_STREAM) ||
+	if ((e.kind == SHIM_DGRAM) != (t == SOCK_SEQPACKET) ||
 	    (r.u.ident.family != AF_INET && r.u.ident.family != AF_INET6))
 		return -EIO;
 	e.family = (uint8_t)r.u.ident.family;

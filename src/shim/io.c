@@ -120,7 +120,7 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct shim_fd e;
 
-	if (fdtab_get(fd, &e) == SHIM_NONE) {
+	if (fdtab_sock(fd, &e) == SHIM_NONE) {
 		if (!real.sendmsg)
 			real_init();
 		return real.sendmsg(fd, msg, flags);
@@ -135,7 +135,7 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const
 	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1 };
 	struct shim_fd e;
 
-	if (fdtab_get(fd, &e) == SHIM_NONE) {
+	if (fdtab_sock(fd, &e) == SHIM_NONE) {
 		if (!real.sendto)
 			real_init();
 		return real.sendto(fd, buf, len, flags, to, tolen);
@@ -154,7 +154,7 @@ SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct shim_fd e;
 
-	if (fdtab_get(fd, &e) == SHIM_NONE) {
+	if (fdtab_sock(fd, &e) == SHIM_NONE) {
 		if (!real.write)
 			real_init();
 		return real.write(fd, buf, len);
@@ -167,7 +167,7 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt < 0 ? 0 : iovcnt) };
 	struct shim_fd e;
 
-	if (fdtab_get(fd, &e) == SHIM_NONE || iovcnt < 0) {
+	if (fdtab_sock(fd, &e) == SHIM_NONE || iovcnt < 0) {
 		if (!real.writev)
 			real_init();
 		return real.writev(fd, iov, iovcnt);
@@ -183,7 +183,7 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if (!real.recvmsg)
 		real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE) {
+	if (fdtab_sock(fd, &e) == SHIM_NONE) {
 		n = real.recvmsg(fd, msg, flags);
 		/* Descriptors passed to us may be carriers: learn which (a round trip only for unix sockets). */
 		if (n >= 0 && msg->msg_controllen)
@@ -213,7 +213,7 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 
 	if (!real.recvfrom)
 		real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
+	if (fdtab_sock(fd, &e) == SHIM_NONE)
 		return real.recvfrom(fd, buf, len, flags, from, fromlen);
 	if (e.kind == SHIM_DGRAM) {
 		struct iovec iov = { buf, len };
@@ -246,7 +246,7 @@ SHIM_EXPORT ssize_t read(int fd, void *buf, size_t len)
 
 	if (!real.read)
 		real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
+	if (fdtab_sock(fd, &e) == SHIM_NONE)
 		return real.read(fd, buf, len);
 	if (e.kind == SHIM_DGRAM)
 		return recvfrom(fd, buf, len, 0, NULL, NULL);
@@ -261,7 +261,7 @@ SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 
 	if (!real.readv)
 		real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
+	if (fdtab_sock(fd, &e) == SHIM_NONE)
 		return real.readv(fd, iov, iovcnt);
 	if (e.kind == SHIM_DGRAM) {
 		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt < 0 ? 0 : iovcnt) };
@@ -279,7 +279,7 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 	struct shim_fd e;
 	unsigned int i;
 
-	if (fdtab_get(fd, &e) == SHIM_NONE) {
+	if (fdtab_sock(fd, &e) == SHIM_NONE) {
 		if (!real.sendmmsg)
 			real_init();
 		return real.sendmmsg(fd, vec, vlen, flags);
@@ -299,7 +299,7 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 	struct shim_fd e;
 	unsigned int i;
 
-	if (fdtab_get(fd, &e) == SHIM_NONE) {
+	if (fdtab_sock(fd, &e) == SHIM_NONE) {
 		if (!real.recvmmsg)
 			real_init();
 		return real.recvmmsg(fd, vec, vlen, flags, timeout);
@@ -332,7 +332,7 @@ SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 
 	if (!real_sendfile)
 		*(void **)&real_sendfile = dlsym(RTLD_NEXT, "sendfile");
-	enum shim_kind k = fdtab_get(out, &e);
+	enum shim_kind k = fdtab_sock(out, &e);
 
 	if (k == SHIM_STREAM || k == SHIM_LISTEN || k == SHIM_DEAD) {
 		err = send_precheck(out, &e);
@@ -351,7 +351,7 @@ SHIM_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, siz
 
 	if (!real_splice)
 		*(void **)&real_splice = dlsym(RTLD_NEXT, "splice");
-	enum shim_kind k = fdtab_get(out, &e);
+	enum shim_kind k = fdtab_sock(out, &e);
 
 	if (k == SHIM_STREAM || k == SHIM_LISTEN || k == SHIM_DEAD) {
 		err = send_precheck(out, &e);

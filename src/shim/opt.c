@@ -38,7 +38,7 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	int err;
 
 	real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
+	if (fdtab_sock(fd, &e) == SHIM_NONE)
 		return real.getsockname(fd, addr, addrlen);
 	if (e.kind != SHIM_DEAD) {
 		err = page_read(&e, &rec);
@@ -57,7 +57,7 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	int err;
 
 	real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
+	if (fdtab_sock(fd, &e) == SHIM_NONE)
 		return real.getpeername(fd, addr, addrlen);
 	if (e.kind != SHIM_STREAM && e.kind != SHIM_DGRAM)
 		return shim_ret(-ENOTCONN);
@@ -91,7 +91,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *le
 	int err;
 
 	real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
+	if (fdtab_sock(fd, &e) == SHIM_NONE)
 		return real.getsockopt(fd, level, name, val, len);
 	if (level == SOL_SOCKET) {
 		switch (name) {
@@ -172,7 +172,7 @@ SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen
 	int err;
 
 	real_init();
-	if (fdtab_get(fd, &e) == SHIM_NONE)
+	if (fdtab_sock(fd, &e) == SHIM_NONE)
 		return real.setsockopt(fd, level, name, val, len);
 	if (level == SOL_SOCKET && (name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD))
 		return real.setsockopt(fd, level, name, val, len);
@@ -213,7 +213,7 @@ SHIM_EXPORT int fcntl(int fd, int cmd, ...)
 	ret = real.fcntl(fd, cmd, arg);
 	/* A dup of a carrier is a carrier; a new fd from anything else must not inherit a stale entry. */
 	if (ret >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
-		if (fdtab_get(fd, &e) != SHIM_NONE)
+		if (fdtab_sock(fd, &e) != SHIM_NONE)
 			fdtab_set(ret, &e);
 		else
 			fdtab_clear(ret);
@@ -236,7 +236,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (fdtab_get(fd, &e) == SHIM_NONE || (req != SIOCOUTQ && req != SIOCOUTQNSD && req != SIOCINQ))
+	if (fdtab_sock(fd, &e) == SHIM_NONE || (req != SIOCOUTQ && req != SIOCOUTQNSD && req != SIOCINQ))
 		return real.ioctl(fd, req, arg);
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-EINVAL);

@@ -235,7 +235,7 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 
 	real_init();
 	ret = real.epoll_ctl(epfd, op, fd, ev);
-	if (ret == 0 && fdtab_get(fd, &e) == SHIM_LISTEN)
+	if (ret == 0 && fdtab_sock(fd, &e) == SHIM_LISTEN)
 		relisten_epoll(epfd, op, fd, &e, ev);
 	return ret;
 }

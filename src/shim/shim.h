@@ -71,7 +71,7 @@ void real_init(void);
 enum shim_kind {
 	SHIM_NONE = 0,
 	SHIM_STREAM,  /* a TCP socket, not listening: a SOCK_STREAM carrier */
-	SHIM_LISTEN,  /* a listening TCP socket: a SOCK_SEQPACKET carrier */
+	SHIM_LISTEN,  /* a listening TCP socket: the same SOCK_STREAM carrier, of accept records */
 	SHIM_DEAD,    /* made while no INS could be reached: every network call on it fails */
 	SHIM_DGRAM,   /* a UDP socket: a SOCK_SEQPACKET carrier of struct mw_dgram messages */
 };
@@ -120,6 +120,18 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out)
 		return SHIM_NONE;
 	__builtin_memcpy(out, &v, sizeof(*out));
 	return (enum shim_kind)out->kind;
+}
+
+/* fdtab_get for the socket calls.  A stream socket never seen connected may have been made a listener by
+ * listen() on another copy of it (a dup, or a copy made before a fork or passed by SCM_RIGHTS): the entry
+ * follows its record, as every copy of a kernel socket is the same socket.  Async-signal safe. */
+enum shim_kind fdtab_settle(int fd, struct shim_fd *e);
+
+static inline enum shim_kind fdtab_sock(int fd, struct shim_fd *out)
+{
+	enum shim_kind k = fdtab_get(fd, out);
+
+	return k == SHIM_STREAM && !(out->flags & SHIM_F_CONNECTED) ? fdtab_settle(fd, out) : k;
 }
 
 /* sys.c: the shim's own raw system calls (the build names every syscall() call here so; see sys.c). */

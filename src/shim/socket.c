@@ -161,7 +161,7 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	int err;
 
 	real_init();
-	switch (fdtab_get(fd, &e)) {
+	switch (fdtab_sock(fd, &e)) {
 	case SHIM_NONE:
 		return real.bind(fd, addr, len);
 	case SHIM_DEAD:
@@ -188,15 +188,25 @@ static void listen_remember(int fd, const struct shim_fd *e, int backlog)
 	relisten_note(fd, e, backlog, v6only);
 }
 
+/* A listening TCP socket is never writable: fill the carrier's send side (mwinsd never reads a listener's). */
+static void listener_fill(int fd)
+{
+	int one = 1;
+
+	real.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+	for (int i = 0; i < 64 && real.sendto(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0) == 1; i++)
+		;
+}
+
 SHIM_EXPORT int listen(int fd, int backlog)
 {
 	struct mw_req q = { .cmd = MW_CMD_LISTEN };
 	struct mw_rsp r;
 	struct shim_fd e;
-	int lfd = -1, err, fl, fdfl;
+	int stray = -1, err;
 
 	real_init();
-	switch (fdtab_get(fd, &e)) {
+	switch (fdtab_sock(fd, &e)) {
 	case SHIM_NONE:
 		return real.listen(fd, backlog);
 	case SHIM_DEAD:
@@ -206,32 +216,20 @@ SHIM_EXPORT int listen(int fd, int backlog)
 	default:
 		break;
 	}
-	fl = real.fcntl(fd, F_GETFL);
-	fdfl = real.fcntl(fd, F_GETFD);
-	if (fl < 0 || fdfl < 0)
-		return -1;
 	q.sock_id = e.sock_id;
 	q.u.listen.backlog = backlog;
-	err = chan_call_on(&e, &q, -1, &r, &lfd);
+	err = chan_call_on(&e, &q, -1, &r, &stray);
+	if (stray >= 0)
+		syscall(SYS_close, stray); /* the socket keeps its carrier: nothing may come */
 	if (!err)
 		err = r.ret;
-	if (err || lfd < 0) {
-		/* No new carrier: an error, or a listener that only changed its backlog. */
-		if (lfd >= 0)
-			syscall(SYS_close, lfd);
-		if (!err && e.kind == SHIM_LISTEN)
-			listen_remember(fd, &e, backlog);
-		return shim_ret(err ? err : e.kind == SHIM_LISTEN ? 0 : -EIO);
-	}
-	/* Put the message carrier in the socket's place, keeping the fd number and its flags. */
-	err = carrier_adopt(lfd, SOCK_SEQPACKET, (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0);
-	if (!err && real.dup3(lfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-		err = -errno;
-	syscall(SYS_close, lfd);
 	if (err)
 		return shim_ret(err);
-	e.kind = SHIM_LISTEN;
-	fdtab_set(fd, &e);
+	if (e.kind != SHIM_LISTEN) {
+		listener_fill(fd);
+		e.kind = SHIM_LISTEN;
+		fdtab_set(fd, &e);
+	}
 	listen_remember(fd, &e, backlog);
 	return 0;
 }
@@ -243,7 +241,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 	struct sockaddr_storage ss;
 
 	real_init();
-	switch (fdtab_get(fd, &e)) {
+	switch (fdtab_sock(fd, &e)) {
 	case SHIM_NONE:
 		return real.accept4(fd, addr, addrlen, flags);
 	case SHIM_LISTEN:
@@ -267,7 +265,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 
 			if (err)
 				return shim_ret(err == -ENOENT ? -EINVAL : err);
-			if (fdtab_get(fd, &e) != SHIM_LISTEN)
+			if (fdtab_sock(fd, &e) != SHIM_LISTEN)
 				return shim_ret(-EINVAL);
 			continue;
 		}
@@ -367,7 +365,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	int err, fl;
 
 	real_init();
-	switch (fdtab_get(fd, &e)) {
+	switch (fdtab_sock(fd, &e)) {
 	case SHIM_NONE:
 		return real.connect(fd, addr, len);
 	case SHIM_DEAD:
@@ -446,7 +444,7 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	int err;
 
 	real_init();
-	switch (fdtab_get(fd, &e)) {
+	switch (fdtab_sock(fd, &e)) {
 	case SHIM_NONE:
 		return real.shutdown(fd, how);
 	case SHIM_DEAD:

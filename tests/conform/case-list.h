@@ -26,6 +26,12 @@
 	X(accept_eagain_4, 3)                                                                                      \
 	X(listen_readable_4, 3)                                                                                    \
 	X(listen_readable_6, 3)                                                                                    \
+	/* case-listen.c */                                                                                        \
+	X(listen_dup_4, 8)                                                                                         \
+	X(listen_dup_6, 8)                                                                                         \
+	X(listen_after_fork_4, 8)                                                                                  \
+	X(listen_after_scm_rights_4, 8)                                                                            \
+	X(listen_on_received_4, 8)                                                                                 \
 	/* case-poll.c */                                                                                          \
 	X(poll_mixed_4, 3)                                                                                         \
 	X(select_mixed_4, 3)                                                                                       \
