@@ -696,6 +696,17 @@ void relay_real_event(struct ins_ev *ev, uint32_t events)
 		relay_connected(s);
 		return;
 	}
+	if ((events & EPOLLERR) && s->down.eof) {
+		/* A reset after the peer's FIN: reading no longer finds it, so the program would hear of it only
+		 * when a send of ours fails, a carrier's worth of writes later.  The kernel says it at once. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(s->real, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
+			relay_fail(s, err);
+			return;
+		}
+	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->down.ready = true;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
