@@ -204,6 +204,8 @@ struct ins_sock {
 	bool bound;                /* bind() succeeded: the local address is the program's choice */
 	bool linger_set;           /* SO_LINGER was set (or inherited from the listener): worth asking at EOF */
 	bool close_hinted;         /* a MW_CMD_CLOSE came for it: no need to keep it once finished */
+	bool rd_shut;              /* the program shut it for reading: what it drops is its choice, not a close */
+	bool peered;               /* a zombie whose real socket still names a peer (tick rechecks) */
 	bool dead;
 };
 
@@ -260,7 +262,7 @@ struct ins {
 	char dir[512];      /* registry directory of this instance */
 	char sockpath[512];
 	struct list groups, clients, runq, zombies;
-	uint32_t nzombies;
+	uint32_t nzombies, npeered; /* npeered: zombies that still name a peer */
 	struct ins_sock **dead_socks;
 	uint32_t ndead, dead_cap;
 	uint64_t heartbeat;
@@ -342,6 +344,7 @@ void sock_report_all(void); /* --report: print the connections still open */
 void sock_client_gone(struct ins_client *c);
 /* s has ended both ways: keep its real socket for the program's last questions (see MW_CMD_CLOSE). */
 void sock_make_zombie(struct ins_sock *s);
+void sock_zombies_tick(void); /* once a second: zombies whose connection ended stop naming the peer */
 /* The group has no process left: its finished sockets can have no more questions. */
 void sock_group_orphaned(struct ins_group *g);
 const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);

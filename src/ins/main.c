@@ -67,6 +67,7 @@ static void on_timer(struct ins_ev *ev, uint32_t events)
 	registry_tick();
 	flow_tick(ins_now_ms());
 	enforce_tick(ins_now_ms());
+	sock_zombies_tick();
 	/* The watchdog is fed from the loop itself, with the heartbeat: a stalled loop starves both. */
 	sd_notify(0, "WATCHDOG=1");
 }

@@ -586,8 +586,9 @@ static void pump(struct ins_sock *s)
 	if (s->bytes_in + s->bytes_out != before)
 		group_rec_publish(s, MW_SS_CONNECTED, 0);
 	if (s->car_hup && s->up.shut) {
-		/* Both ways ended in order: the program may still hold the fd and ask about it. */
-		if (s->down.shut && !s->down.discard) {
+		/* Both ways ended in order (or the program shut both itself, and the hang-up is that, not a close):
+		 * the program may still hold the fd and ask about it. */
+		if (s->down.shut && (!s->down.discard || s->rd_shut)) {
 			sock_make_zombie(s);
 			return;
 		}

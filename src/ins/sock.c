@@ -109,6 +109,34 @@ void sock_report_all(void)
 
 #define MAX_ZOMBIES 4096
 
+/* Whether getpeername on the real socket would still answer: in every TCP state but CLOSE (a socket whose
+ * connection is in TIME_WAIT is CLOSE to its owner) and SYN_SENT.  A program that shut both ways before the
+ * peer did still has a connection in FIN_WAIT, and asks about it. */
+static bool sock_has_peer(const struct ins_sock *s)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(s->real, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state != TCP_CLOSE &&
+	       ti.tcpi_state != TCP_TIME_WAIT && ti.tcpi_state != TCP_SYN_SENT;
+}
+
+/* Once a second: a zombie whose connection has since ended no longer names its peer. */
+void sock_zombies_tick(void)
+{
+	if (!ins.npeered)
+		return;
+	for (struct list *l = ins.zombies.next; l != &ins.zombies; l = l->next) {
+		struct ins_sock *s = container_of(l, struct ins_sock, zlink);
+
+		if (s->peered && !s->dead && !sock_has_peer(s)) {
+			s->peered = false;
+			ins.npeered--;
+			group_rec_publish(s, MW_SS_CLOSED, 0);
+		}
+	}
+}
+
 void sock_make_zombie(struct ins_sock *s)
 {
 	if (s->zombie || s->dead)
@@ -124,7 +152,9 @@ void sock_make_zombie(struct ins_sock *s)
 	s->car = -1;
 	s->zombie = true;
 	idle_sock_gone(s); /* a hang-up queued for idle time is over */
-	group_rec_publish(s, MW_SS_CLOSED, 0);
+	s->peered = sock_has_peer(s);
+	ins.npeered += s->peered;
+	group_rec_publish(s, s->peered ? MW_SS_CONNECTED : MW_SS_CLOSED, 0);
 	list_add_tail(&ins.zombies, &s->zlink);
 	if (++ins.nzombies > MAX_ZOMBIES)
 		sock_free_deferred(container_of(ins.zombies.next, struct ins_sock, zlink));
@@ -201,6 +231,7 @@ static void sock_destroy(struct ins_sock *s)
 	if (s->zombie) {
 		list_del(&s->zlink);
 		ins.nzombies--;
+		ins.npeered -= s->peered;
 	}
 	if (s->real >= 0)
 		close(s->real);
@@ -580,6 +611,7 @@ static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
 	if (shutdown(s->real, SHUT_RD) < 0)
 		return -errno;
 	/* From here on, bytes from the network are dropped, and the program reads EOF. */
+	s->rd_shut = true;
 	s->down.discard = true;
 	s->down.eof = true;
 	relay_pump(s);
