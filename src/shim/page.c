@@ -185,3 +185,12 @@ bool page_ins_gone(const struct shim_fd *e, bool writing)
 		return !(page_shut(e) & SHIM_SHUT_WR);
 	return !(rec.flags & MW_REC_EOF);
 }
+
+void page_slot_new(const struct shim_fd *e)
+{
+	uint32_t slot;
+	const struct page_epoch *p = epoch_of(e, &slot);
+
+	if (p)
+		__atomic_store_n(&p->shut[slot], 0, __ATOMIC_RELAXED);
+}

@@ -259,6 +259,8 @@ bool page_dest_known(const struct shim_fd *e, const struct mw_addr *a);
 void page_dest_set(const struct shim_fd *e, const struct mw_addr *a);
 void page_mark_shut(const struct shim_fd *e, uint8_t bits);
 uint8_t page_shut(const struct shim_fd *e); /* enum shim_shut bits */
+/* A new socket in e's slot: forget what this process did to the slot's last socket.  Async-signal safe. */
+void page_slot_new(const struct shim_fd *e);
 /* e's carrier ended (EOF when reading, EPIPE when writing) with no error posted: did mwinsd go away, rather
  * than the connection end?  True unless the record says closed, or the end was a real one (the peer's FIN
  * when reading; our own SHUT_WR when writing). */

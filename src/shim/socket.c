@@ -106,8 +106,10 @@ static int socket_tcp(int domain, int type)
 	} else {
 		err = carrier_adopt(fd, SOCK_STREAM, type);
 	}
-	if (!err)
+	if (!err) {
+		page_slot_new(&e);
 		err = fdtab_set(fd, &e);
+	}
 	if (err) {
 		if (fd >= 0)
 			syscall(SYS_close, fd);
@@ -143,8 +145,10 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 	if (!err)
 		err = carrier_adopt(fd, SOCK_SEQPACKET, type);
 	e.sock_id = r.sock_id;
-	if (!err)
+	if (!err) {
+		page_slot_new(&e);
 		err = fdtab_set(fd, &e);
+	}
 	if (err) {
 		if (fd >= 0)
 			syscall(SYS_close, fd);
@@ -290,6 +294,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 		ne.sock_id = m.sock_id;
 		ne.epoch = e.epoch;
 		ne.family = e.family;
+		page_slot_new(&ne);
 		if (fdtab_set(nfd, &ne) < 0) {
 			syscall(SYS_close, nfd);
 			return shim_ret(-EMFILE);
