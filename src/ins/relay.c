@@ -522,6 +522,20 @@ static void listener_pump(struct ins_sock *s)
 	runq_add(s);
 }
 
+/* A reset after the peer's FIN: reading no longer finds it, so the program would hear of it only when a
+ * send of ours failed, a carrier's worth of writes later.  The kernel says it at once: fail the socket, and
+ * say so.  (A program that writes after the peer's FIN waits in the shim until its bytes are passed on.) */
+static bool reset_after_fin(struct ins_sock *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (!s->down.eof || getsockopt(s->real, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || !err)
+		return false;
+	relay_fail(s, err);
+	return true;
+}
+
 static void pump(struct ins_sock *s);
 
 void relay_pump(struct ins_sock *s)
@@ -535,7 +549,7 @@ void relay_pump(struct ins_sock *s)
 static void pump(struct ins_sock *s)
 {
 	enum pump_result up, down;
-	uint64_t before;
+	uint64_t before, sent;
 	int err = 0;
 
 	if (s->dead || s->zombie)
@@ -559,7 +573,11 @@ static void pump(struct ins_sock *s)
 	if (s->fill)
 		return; /* the rest of the filler is still on its way */
 	before = s->bytes_in + s->bytes_out;
+	sent = s->bytes_out;
 	up = dir_pump(s, &s->up, s->car, s->real, true, &err);
+	/* On a local peer the reset that data after its FIN draws is in before send() returns. */
+	if (s->bytes_out != sent && reset_after_fin(s))
+		return;
 	if (up == PUMP_ERR_SRC) {
 		/* The program's end went away with bytes unread: the kernel's answer to that is a reset. */
 		struct linger lg = { 1, 0 };
@@ -697,17 +715,8 @@ void relay_real_event(struct ins_ev *ev, uint32_t events)
 		relay_connected(s);
 		return;
 	}
-	if ((events & EPOLLERR) && s->down.eof) {
-		/* A reset after the peer's FIN: reading no longer finds it, so the program would hear of it only
-		 * when a send of ours fails, a carrier's worth of writes later.  The kernel says it at once. */
-		int err = 0;
-		socklen_t len = sizeof(err);
-
-		if (getsockopt(s->real, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
-			relay_fail(s, err);
-			return;
-		}
-	}
+	if ((events & EPOLLERR) && reset_after_fin(s))
+		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->down.ready = true;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))

@@ -97,7 +97,9 @@ static ssize_t recv_done(const struct shim_fd *e, ssize_t n, size_t want)
 static ssize_t shim_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags)
 {
 	struct msghdr m = *msg;
+	uint64_t sent = 0;
 	ssize_t n;
+	bool fin;
 	int err;
 
 	if (e->kind == SHIM_DGRAM)
@@ -110,9 +112,12 @@ static ssize_t shim_sendmsg(int fd, const struct shim_fd *e, const struct msghdr
 	/* TCP ignores a destination on a connected socket; a unix stream socket would refuse it. */
 	m.msg_name = NULL;
 	m.msg_namelen = 0;
+	fin = page_fin_send_begin(e, &sent);
 	n = real.sendmsg(fd, &m, flags | MSG_NOSIGNAL);
 	if (n < 0)
 		return send_fail(e, -errno, flags);
+	if (fin && n > 0)
+		page_fin_send_wait(e, sent + (uint64_t)n);
 	return n;
 }
 

@@ -194,3 +194,38 @@ void page_slot_new(const struct shim_fd *e)
 	if (p)
 		__atomic_store_n(&p->shut[slot], 0, __ATOMIC_RELAXED);
 }
+
+bool page_fin_send_begin(const struct shim_fd *e, uint64_t *sent)
+{
+	uint32_t slot;
+	const struct page_epoch *p = epoch_of(e, &slot);
+	struct mw_sock_rec rec;
+
+	/* One load on the hot path: a connection whose peer is still sending costs nothing more. */
+	if (!p || !(__atomic_load_n(&p->recs[slot].flags, __ATOMIC_RELAXED) & MW_REC_EOF) ||
+	    (page_shut(e) & SHIM_FIN_SENT))
+		return false;
+	if (page_read(e, &rec) < 0 || rec.state != MW_SS_CONNECTED || !(rec.flags & MW_REC_EOF))
+		return false;
+	page_mark_shut(e, SHIM_FIN_SENT);
+	*sent = rec.bytes_out;
+	return true;
+}
+
+void page_fin_send_wait(const struct shim_fd *e, uint64_t target)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct mw_sock_rec rec;
+		struct timespec nap = { 0, 20000 };
+
+		if (page_read(e, &rec) < 0 || rec.state != MW_SS_CONNECTED || rec.bytes_out >= target)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > 2000000)
+			return; /* mwinsd cannot pass it on yet (the peer's window is full): no answer to wait for */
+		nanosleep(&nap, NULL);
+	}
+}

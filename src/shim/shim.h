@@ -232,10 +232,12 @@ int relisten(int fd, const struct shim_fd *e);
 
 /* page.c: reading the shared state pages, one per INS this process has attached to (an epoch). */
 
-/* What this process shut of a socket, so that an EPIPE or EOF it then meets is known for its own doing. */
+/* What this process did to a socket, kept per slot: what it shut, so that an EPIPE or EOF it then meets is
+ * known for its own doing, and whether it has made its one waited send after the peer's FIN. */
 enum shim_shut {
 	SHIM_SHUT_WR = 1U << 0,
 	SHIM_SHUT_RD = 1U << 1,
+	SHIM_FIN_SENT = 1U << 2,
 };
 
 /* The current epoch (the INS new sockets are made on); 0 before the first HELLO.  Async-signal safe. */
@@ -261,6 +263,12 @@ void page_mark_shut(const struct shim_fd *e, uint8_t bits);
 uint8_t page_shut(const struct shim_fd *e); /* enum shim_shut bits */
 /* A new socket in e's slot: forget what this process did to the slot's last socket.  Async-signal safe. */
 void page_slot_new(const struct shim_fd *e);
+/* A send on a connection whose peer has finished (its FIN reached us) learns of the reset it draws before
+ * the next send, as on a kernel socket: page_fin_send_begin says whether this send should wait (the first
+ * after the FIN, in this process) and the bytes passed on so far; page_fin_send_wait then waits, at most
+ * 2 ms, until mwinsd has passed on n more or failed the socket.  Async-signal safe. */
+bool page_fin_send_begin(const struct shim_fd *e, uint64_t *sent);
+void page_fin_send_wait(const struct shim_fd *e, uint64_t target);
 /* e's carrier ended (EOF when reading, EPIPE when writing) with no error posted: did mwinsd go away, rather
  * than the connection end?  True unless the record says closed, or the end was a real one (the peer's FIN
  * when reading; our own SHUT_WR when writing). */

@@ -50,6 +50,26 @@ CASE(sigpipe_4)
 	close(fd);
 }
 
+/* The peer has closed: the first send goes out and draws its reset, and the next fails with EPIPE (the reset
+ * comes back within the round trip, which to a nearby peer is shorter than a send).  A few sends of slack, for a
+ * machine that delivers the reset a little late; a relay that learns of it only when its own sends fail lets
+ * hundreds through. */
+CASE(send_after_peer_close_4)
+{
+	int fd = peer_source(AF_INET, 0, 1, 0);
+	char b[8];
+	expect_res("eof", recv_upto(fd, b, sizeof(b), 3000), 0);
+	expect_res("send1", res(send(fd, "x", 1, MSG_NOSIGNAL)), 1);
+	int i;
+	long r = 1;
+	for (i = 2; i <= 1000 && r == 1; i++)
+		r = res(send(fd, "x", 1, MSG_NOSIGNAL));
+	note("error=%s within_4=%s", res_str(r), i - 1 <= 4 ? "yes" : "no");
+	expect(r == -EPIPE || r == -ECONNRESET, "want EPIPE or ECONNRESET");
+	expect(i - 1 <= 4, "send %d was the first to fail", i - 1);
+	close(fd);
+}
+
 /* Connects to the reset service and triggers the RST. */
 static int reset_connect(int family)
 {

@@ -53,6 +53,7 @@
 	X(dontwait_4, 3)                                                                                           \
 	/* case-errors.c */                                                                                        \
 	X(sigpipe_4, 3)                                                                                            \
+	X(send_after_peer_close_4, 5)                                                                              \
 	X(reset_recv_4, 3)                                                                                         \
 	X(reset_recv_6, 3)                                                                                         \
 	X(reset_poll_4, 3)                                                                                         \
