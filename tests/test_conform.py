@@ -51,6 +51,7 @@ KNOWN = {
     # receive wakes), which polls as POLLIN where the kernel shows POLLERR.  recv, send and SO_ERROR give the
     # error exactly once, as on the kernel, and the marker is gone once the error has been reported.
     **{f"udp_refused_{v}": [(f"revents{i}=OUT|ERR", f"revents{i}=IN|OUT") for i in (1, 2, 3)] for v in (4, 6)},
+    "udp_recverr_unconnected_4": [("revents1=ERR", "revents1=IN")],
 }
 
 

@@ -95,6 +95,7 @@
 	X(udp_connected_6, 5)                                                                                      \
 	X(udp_refused_4, 8)                                                                                        \
 	X(udp_refused_6, 8)                                                                                        \
+	X(udp_recverr_unconnected_4, 8)                                                                            \
 	X(udp_broadcast_4, 3)                                                                                      \
 	X(udp_poll_4, 3)                                                                                           \
 	X(udp_poll_6, 3)                                                                                           \

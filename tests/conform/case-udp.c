@@ -414,6 +414,23 @@ static void udp_refused(int family)
 CASE(udp_refused_4) { udp_refused(AF_INET); }
 CASE(udp_refused_6) { udp_refused(AF_INET6); }
 
+/* With IP_RECVERR an unconnected socket hears of ICMP errors too, as a pending error that the next send or
+ * receive returns.  (The kernel also queues the error for MSG_ERRQUEUE, which mwcomms does not carry.) */
+CASE(udp_recverr_unconnected_4)
+{
+	int fd = udp_socket(AF_INET, 0), one = 1;
+	char buf[16];
+	expect_res("recverr", res(setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one))), 0);
+	expect_res("sendto1", send_to(fd, AF_INET, PEER_CLOSED, "x", 1), 1);
+	unsigned ev = wait_events(fd, POLLIN, 3000);
+	note("revents1=%s", events_str(ev));
+	expect(ev != 0, "no ICMP error reached the socket");
+	expect_res("sendto2", send_to(fd, AF_INET, PEER_CLOSED, "x", 1), -ECONNREFUSED);
+	expect_res("so_error", so_err(fd), 0);
+	expect_res("recv", res(recv(fd, buf, sizeof(buf), MSG_DONTWAIT)), -EAGAIN);
+	close(fd);
+}
+
 CASE(udp_broadcast_4)
 {
 	int fd = udp_socket(AF_INET, 0);
