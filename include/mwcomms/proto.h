@@ -84,6 +84,7 @@ enum mw_cmd {
 	MW_CMD_CLOSE = 24,      /* a hint, never answered: the sender closed an fd naming sock_id (see below) */
 	MW_CMD_DGRAM_CHECK = 23, /* u.addr: would a UDP send to this address be refused at once?  Binds an unbound
 				  * socket first, as the kernel's first send does.  rsp 0 or the send's errno */
+	MW_CMD_OOB = 25,        /* u.oob: one byte of TCP urgent data either way; rsp ret 0 and u.oob, or -errno */
 };
 
 /* A socket address.  Exactly one layout for both families, so that no length field needs trusting. */
@@ -164,9 +165,24 @@ struct mw_opt_args {
 };
 
 struct mw_ioctl_args {
-	uint32_t request; /* SIOCOUTQ, SIOCOUTQNSD */
+	uint32_t request; /* SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK */
 	uint32_t pad;
 	int64_t value;    /* rsp */
+};
+
+/* TCP urgent data (MSG_OOB) does not travel on the carrier, which is a plain byte stream.  A sent urgent byte
+ * goes out after everything the program wrote before it (-EAGAIN while any of that still waits for room); a
+ * received one is read from the real socket, with the kernel's answers (EINVAL when there is none). */
+enum mw_oob_op {
+	MW_OOB_SEND = 1, /* req byte: send it with MSG_OOB */
+	MW_OOB_RECV = 2, /* rsp byte: recv(MSG_OOB) */
+	MW_OOB_PEEK = 3, /* rsp byte: recv(MSG_OOB | MSG_PEEK) */
+};
+
+struct mw_oob_args {
+	uint32_t op;   /* enum mw_oob_op */
+	uint16_t byte; /* req SEND, rsp RECV and PEEK: 0 to 255 */
+	uint16_t got;  /* rsp RECV and PEEK: 1, or 0 for none (the end of the stream) */
 };
 
 enum mw_sock_kind {
@@ -205,6 +221,7 @@ struct mw_req {
 		struct mw_opt_args opt;
 		struct mw_ioctl_args ioctl;
 		struct mw_hello_args hello;
+		struct mw_oob_args oob;
 		uint8_t raw[528];
 	} u;
 };
@@ -222,13 +239,14 @@ struct mw_rsp {
 		struct mw_ioctl_args ioctl;
 		struct mw_hello_args hello;
 		struct mw_ident_args ident;
+		struct mw_oob_args oob;
 		uint8_t raw[528];
 	} u;
 };
 _Static_assert(sizeof(struct mw_rsp) == 544, "mw_rsp layout");
 
 /*
- * What mwinsd pushes on a listener's SOCK_SEQPACKET carrier for each accepted connection, with the new
+ * What mwinsd pushes on a listener's carrier for each accepted connection, in one sendmsg with the new
  * connection's SOCK_STREAM carrier end as SCM_RIGHTS.  The page record for sock_id is written before this is
  * sent.  If the shim finds no fd, or a record of any other size, it drops the message and closes what it got.
  */

@@ -203,6 +203,11 @@ struct ins_sock {
 	bool zombie;
 	bool bound;                /* bind() succeeded: the local address is the program's choice */
 	bool linger_set;           /* SO_LINGER was set (or inherited from the listener): worth asking at EOF */
+	/* TCP urgent data (relay.c, cmd_oob): the byte, taken from the real socket before our reads step over its
+	 * mark (which drops it), and where the mark is among the bytes passed to the program */
+	bool oob_have, mark_known;
+	uint8_t oob_byte;
+	uint64_t mark_at;
 	bool close_hinted;         /* a MW_CMD_CLOSE came for it: no need to keep it once finished */
 	bool rd_shut;              /* the program shut it for reading: what it drops is its choice, not a close */
 	bool peered;               /* a zombie whose real socket still names a peer (tick rechecks) */
@@ -355,6 +360,8 @@ void sock_carrier_tune(int car);
 /* Ask for (or stop asking for) EPOLLOUT on the real socket or the carrier.  Asked only while something waits
  * for room: otherwise every read the program makes, and every ACK, would wake us for nothing. */
 void relay_want_out(struct ins_sock *s, bool real, bool on);
+bool relay_up_empty(struct ins_sock *s);          /* nothing from the program waits, in the carrier or here */
+void relay_count_up(struct ins_sock *s, size_t n); /* n bytes sent outside the relay (urgent data) */
 /* What s's carrier end or real socket is watched for, EPOLLOUT aside (edge-triggered): a TCP real socket also
  * for urgent data, which stops splice and recv at its mark (relay.c). */
 static inline uint32_t relay_watch(const struct ins_sock *s, bool real)

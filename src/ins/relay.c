@@ -236,6 +236,30 @@ static ssize_t dir_splice_in(struct ins_dir *d, int src, size_t want)
 	return n;
 }
 
+/* Urgent data toward the program: the byte must be taken before a read steps over its mark, which drops it
+ * (the kernel keeps it only until then).  With SO_OOBINLINE it stays in the stream and this finds nothing. */
+static void urg_take(struct ins_sock *s)
+{
+	uint8_t b;
+
+	if (recv(s->real, &b, 1, MSG_OOB | MSG_DONTWAIT) == 1) {
+		s->oob_byte = b;
+		s->oob_have = true;
+		s->mark_known = false;
+	}
+}
+
+/* A read of n bytes stopped at the mark (reads stop there): the mark follows the program's byte bytes_in + n. */
+static void urg_mark(struct ins_sock *s, size_t n)
+{
+	int at = 0;
+
+	if (ioctl(s->real, SIOCATMARK, &at) == 0 && at) {
+		s->mark_at = s->bytes_in + n;
+		s->mark_known = true;
+	}
+}
+
 static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, bool up, int *err)
 {
 	for (int i = 0; i < RELAY_BUDGET; i++) {
@@ -297,6 +321,8 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 				continue;
 			}
 		}
+		if (!up && d->urg && !s->oob_have)
+			urg_take(s);
 		n = recv(src, scratch, want, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN) {
@@ -314,6 +340,8 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 		}
 		if (d->discard)
 			continue;
+		if (!up && d->urg)
+			urg_mark(s, (size_t)n);
 		d->bulk = !up && (size_t)n >= BULK_ENTER && !d->urg;
 		m = send(dst, scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (m < 0) {
@@ -638,12 +666,17 @@ void relay_run_queue(void)
 	}
 }
 
-/* Nothing unread from the program in the carrier. */
-static bool car_empty(struct ins_sock *s)
+bool relay_up_empty(struct ins_sock *s)
 {
 	int n = 0;
 
 	return !s->fill && !s->up.len && !s->up.piped && ioctl(s->car, SIOCINQ, &n) == 0 && n == 0;
+}
+
+void relay_count_up(struct ins_sock *s, size_t n)
+{
+	account(s, true, n);
+	group_rec_publish(s, MW_SS_CONNECTED, 0);
 }
 
 void relay_car_event(struct ins_ev *ev, uint32_t events)
@@ -668,7 +701,7 @@ void relay_car_event(struct ins_ev *ev, uint32_t events)
 		s->up.ready = true;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->up.rdhup = true;
-	if ((events & EPOLLHUP) && s->state == INS_CONNECTED && car_empty(s)) {
+	if ((events & EPOLLHUP) && s->state == INS_CONNECTED && relay_up_empty(s)) {
 		/* The program has closed it and left nothing to send: only the FIN and the freeing are left,
 		 * and they can wait until the loop is idle rather than delay another socket's bytes.  Nothing can
 		 * come after a hang-up, so the empty carrier is already its end: no read to hear that. */
@@ -721,7 +754,9 @@ void relay_real_event(struct ins_ev *ev, uint32_t events)
 		s->down.ready = true;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->down.rdhup = true;
-	if (events & EPOLLPRI)
+	if (events & EPOLLPRI) {
 		s->down.urg = s->down.ready = true;
+		urg_take(s);
+	}
 	pump(s);
 }

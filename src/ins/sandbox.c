@@ -381,11 +381,11 @@ static int filter_rules(struct filter *f)
 	static const uint64_t inet_unix[] = { AF_UNIX, AF_INET, AF_INET6 };
 	static const uint64_t families[] = { AF_UNIX, AF_INET, AF_INET6, AF_NETLINK };
 	static const uint64_t unix_only[] = { AF_UNIX };
-	/* isatty (stdio), the queue sizes programs ask for (SIOCINQ is FIONREAD, SIOCOUTQ is TIOCOUTQ),
-	 * non-blocking and close-on-exec flags, and the interface name <-> index lookups libc makes for IPv6
+	/* isatty (stdio), the queue sizes and urgent mark programs ask for (SIOCINQ is FIONREAD, SIOCOUTQ is
+	 * TIOCOUTQ), non-blocking and close-on-exec flags, and the interface name <-> index lookups libc makes for IPv6
 	 * scope ids */
-	static const uint64_t ioctls[] = { TCGETS, FIONREAD, TIOCOUTQ, SIOCOUTQNSD, FIONBIO, FIOCLEX, FIONCLEX,
-					   SIOCGIFNAME, SIOCGIFINDEX };
+	static const uint64_t ioctls[] = { TCGETS, FIONREAD, TIOCOUTQ, SIOCOUTQNSD, SIOCATMARK, FIONBIO, FIOCLEX,
+					   FIONCLEX, SIOCGIFNAME, SIOCGIFINDEX };
 	/* queries libraries make, and thread names */
 	static const uint64_t prctls[] = {
 		PR_GET_DUMPABLE, PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP, PR_CAPBSET_READ, PR_GET_NO_NEW_PRIVS,

@@ -618,12 +618,60 @@ static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
 	return 0;
 }
 
+/* TCP urgent data, one byte (proto.h, struct mw_oob_args).  The real socket gives the kernel's answers for
+ * every state; we keep a sent byte behind the program's earlier bytes, and a received one from when it came. */
+static int cmd_oob(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
+{
+	const struct mw_oob_args *o = &q->u.oob;
+	uint8_t b = (uint8_t)o->byte;
+	ssize_t n;
+
+	if (s->dgram)
+		return -EOPNOTSUPP;
+	if (o->op == MW_OOB_SEND) {
+		if (o->byte > 255)
+			return -EINVAL;
+		if (s->state == INS_CONNECTED && !s->zombie && !relay_up_empty(s))
+			return -EAGAIN; /* the bytes before it are still waiting for room */
+		n = send(s->real, &b, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			return -errno;
+		relay_count_up(s, (size_t)n);
+		return 0;
+	}
+	if (o->op != MW_OOB_RECV && o->op != MW_OOB_PEEK)
+		return -EINVAL;
+	if (s->oob_have) {
+		/* Taken from the real socket when it came (relay.c): read once, as the kernel's is. */
+		r->u.oob.byte = s->oob_byte;
+		r->u.oob.got = 1;
+		s->oob_have = o->op == MW_OOB_PEEK;
+		return 0;
+	}
+	n = recv(s->real, &b, 1, MSG_OOB | MSG_DONTWAIT | (o->op == MW_OOB_PEEK ? MSG_PEEK : 0));
+	if (n < 0)
+		return -errno;
+	r->u.oob.byte = b;
+	r->u.oob.got = n > 0;
+	return 0;
+}
+
 static int cmd_ioctl(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
 {
 	int v;
 
-	if (q->u.ioctl.request != SIOCOUTQ && q->u.ioctl.request != SIOCOUTQNSD)
+	if (q->u.ioctl.request != SIOCOUTQ && q->u.ioctl.request != SIOCOUTQNSD &&
+	    q->u.ioctl.request != SIOCATMARK)
 		return -ENOTTY;
+	if (q->u.ioctl.request == SIOCATMARK) {
+		/* The shim says how many of the bytes we passed on it has not read yet (relay.c keeps the mark). */
+		int64_t unread = q->u.ioctl.value;
+
+		if (unread < 0 || (uint64_t)unread > s->bytes_in)
+			return -EINVAL;
+		r->u.ioctl.value = s->mark_known && s->bytes_in - (uint64_t)unread == s->mark_at;
+		return 0;
+	}
 	if (ioctl(s->real, q->u.ioctl.request, &v) < 0)
 		return -errno;
 	/* Bytes still in our relay buffer are, to the program, unsent bytes too. */
@@ -758,6 +806,7 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 	case MW_CMD_SHUTDOWN:
 	case MW_CMD_IOCTL:
 	case MW_CMD_DGRAM_CHECK:
+	case MW_CMD_OOB:
 		s = group_sock_find(c->group, q->sock_id);
 		/* What the program sent on the carrier before this request goes out before the request acts
 		 * (a datagram sent before SO_BROADCAST is cleared, bytes before TCP_CORK is lifted). */
@@ -800,6 +849,9 @@ void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 		break;
 	case MW_CMD_DGRAM_CHECK:
 		ret = cmd_dgram_check(s, q);
+		break;
+	case MW_CMD_OOB:
+		ret = cmd_oob(s, q, r);
 		break;
 	default:
 		ret = -ENOTSUP;

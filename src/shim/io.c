@@ -5,15 +5,18 @@
  *   - SIGPIPE exactly when TCP would raise it (carriers always send with MSG_NOSIGNAL, and we raise it
  *     ourselves), so that a reset's first send gets ECONNRESET and no signal, as on TCP;
  *   - no AF_UNIX source address from recvfrom/recvmsg;
- *   - the TCP answers for a listener or a never-connected socket.
- * All of it is async-signal safe: no locks, no allocation.
+ *   - the TCP answers for a listener or a never-connected socket;
+ *   - urgent data (MSG_OOB), which the carrier cannot carry: a round trip to mwinsd.
+ * All of it but MSG_OOB is async-signal safe: no locks, no allocation.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
@@ -94,6 +97,101 @@ static ssize_t recv_done(const struct shim_fd *e, ssize_t n, size_t want)
 	return n < 0 ? 0 : n;
 }
 
+/* One byte of urgent data through mwinsd (proto.h, MW_CMD_OOB), retried while the bytes before it wait for
+ * room, unless the call may not block.  A round trip: unlike the other sends, not async-signal safe. */
+static int oob_send_byte(int fd, const struct shim_fd *e, uint8_t b, int flags)
+{
+	struct mw_req q = { .cmd = MW_CMD_OOB, .sock_id = e->sock_id };
+	bool nonblock = (flags & MSG_DONTWAIT) || (real.fcntl(fd, F_GETFL) & O_NONBLOCK);
+	struct mw_rsp r;
+	int err;
+
+	q.u.oob.op = MW_OOB_SEND;
+	q.u.oob.byte = b;
+	for (;;) {
+		struct timespec nap = { 0, 1000000 };
+
+		err = chan_call_on(e, &q, -1, &r, NULL);
+		if (!err)
+			err = r.ret > 0 ? -EIO : r.ret;
+		if (err != -EAGAIN || nonblock)
+			return err;
+		nanosleep(&nap, NULL);
+	}
+}
+
+/* MSG_OOB: TCP sends all the bytes and marks the last urgent.  The carrier is a plain byte stream, so all but
+ * the last go on it as usual, and the last through mwinsd, which sends it after them. */
+static ssize_t send_oob(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags)
+{
+	struct iovec iov[IOV_MAX];
+	struct msghdr m = { .msg_iov = iov };
+	size_t total = iov_total(msg->msg_iov, msg->msg_iovlen), last = 0;
+	ssize_t head = 0;
+	uint8_t b;
+	int err;
+
+	err = send_precheck(fd, e);
+	if (err)
+		return precheck_fail(err, flags);
+	if (msg->msg_iovlen > IOV_MAX)
+		return shim_ret(-EMSGSIZE);
+	if (!total)
+		return 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		iov[i] = msg->msg_iov[i];
+		if (iov[i].iov_len)
+			last = i;
+	}
+	b = ((const uint8_t *)iov[last].iov_base)[iov[last].iov_len - 1];
+	iov[last].iov_len--;
+	m.msg_iovlen = last + 1;
+	if (total > 1) {
+		head = real.sendmsg(fd, &m, (flags & ~MSG_OOB) | MSG_NOSIGNAL);
+		if (head < 0)
+			return send_fail(e, -errno, flags);
+		if ((size_t)head < total - 1)
+			return head; /* short: the urgent byte was not reached */
+	}
+	err = oob_send_byte(fd, e, b, flags);
+	if (err)
+		return head ? head : send_fail(e, err, flags);
+	return head + 1;
+}
+
+/* recv(MSG_OOB): the real socket's urgent byte, through mwinsd; never blocks, as on TCP. */
+static ssize_t recv_oob(const struct shim_fd *e, struct msghdr *msg, int flags)
+{
+	struct mw_req q = { .cmd = MW_CMD_OOB, .sock_id = e->sock_id };
+	struct mw_rsp r;
+	int err;
+
+	if (e->kind != SHIM_STREAM)
+		return shim_ret(-EINVAL);
+	q.u.oob.op = (flags & MSG_PEEK) ? MW_OOB_PEEK : MW_OOB_RECV;
+	err = chan_call_on(e, &q, -1, &r, NULL);
+	if (!err)
+		err = r.ret > 0 ? -EIO : r.ret;
+	if (err)
+		return shim_ret(err);
+	/* mwinsd is not trusted: one byte or none. */
+	if (r.u.oob.got > 1 || r.u.oob.byte > 255)
+		return shim_ret(-EIO);
+	msg->msg_flags = 0;
+	msg->msg_namelen = 0;
+	if (!r.u.oob.got)
+		return 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		if (msg->msg_iov[i].iov_len) {
+			*(uint8_t *)msg->msg_iov[i].iov_base = (uint8_t)r.u.oob.byte;
+			msg->msg_flags = MSG_OOB;
+			return 1;
+		}
+	}
+	msg->msg_flags = MSG_TRUNC;
+	return 0;
+}
+
 static ssize_t shim_sendmsg(int fd, const struct shim_fd *e, const struct msghdr *msg, int flags)
 {
 	struct msghdr m = *msg;
@@ -105,7 +203,7 @@ static ssize_t shim_sendmsg(int fd, const struct shim_fd *e, const struct msghdr
 	if (e->kind == SHIM_DGRAM)
 		return dgram_sendmsg(fd, e, msg, flags);
 	if (flags & MSG_OOB)
-		return shim_ret(-EOPNOTSUPP);
+		return send_oob(fd, e, msg, flags);
 	err = send_precheck(fd, e);
 	if (err)
 		return precheck_fail(err, flags);
@@ -200,7 +298,7 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
 	if (flags & MSG_OOB)
-		return shim_ret(-EINVAL);
+		return recv_oob(&e, msg, flags);
 	/* No AF_UNIX address may reach the program: TCP leaves msg_name alone and msg_namelen 0. */
 	name = msg->msg_name;
 	msg->msg_name = NULL;
@@ -232,8 +330,15 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct so
 	}
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-ENOTCONN);
-	if (flags & MSG_OOB)
-		return shim_ret(-EINVAL);
+	if (flags & MSG_OOB) {
+		struct iovec iov = { buf, len };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		n = recv_oob(&e, &m, flags);
+		if (n >= 0 && from && fromlen)
+			*fromlen = 0;
+		return n;
+	}
 	n = real.recvfrom(fd, buf, len, flags, NULL, NULL);
 	if (n >= 0 && from && fromlen)
 		*fromlen = 0;

@@ -236,7 +236,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (fdtab_sock(fd, &e) == SHIM_NONE || (req != SIOCOUTQ && req != SIOCOUTQNSD && req != SIOCINQ))
+	if (fdtab_sock(fd, &e) == SHIM_NONE ||
+	    (req != SIOCOUTQ && req != SIOCOUTQNSD && req != SIOCINQ && req != SIOCATMARK))
 		return real.ioctl(fd, req, arg);
 	if (e.kind == SHIM_LISTEN || e.kind == SHIM_DEAD)
 		return shim_ret(-EINVAL);
@@ -258,11 +259,25 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return shim_ret(-EFAULT);
 	q.sock_id = e.sock_id;
 	q.u.ioctl.request = (uint32_t)req;
+	if (req == SIOCATMARK) {
+		/* mwinsd knows where the mark is among the bytes it passed on; we say how many we have not read. */
+		int unread = 0;
+
+		if (e.kind != SHIM_STREAM || real.ioctl(fd, SIOCINQ, &unread) < 0)
+			return shim_ret(e.kind == SHIM_DGRAM ? -ENOTTY : -EINVAL);
+		q.u.ioctl.value = unread;
+	}
 	err = chan_call_on(&e, &q, -1, &r, NULL);
 	if (!err)
 		err = r.ret;
 	if (err)
 		return shim_ret(err);
+	if (req == SIOCATMARK) {
+		int v = r.u.ioctl.value == 1;
+
+		memcpy(arg, &v, sizeof(v));
+		return 0;
+	}
 	{
 		/* Unsent bytes: those still in the carrier, plus those mwinsd holds or the real socket has. */
 		int mine = 0, v;

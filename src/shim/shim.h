@@ -6,7 +6,8 @@
  *
  * Rules every file here keeps:
  *   - A call on an fd that is not a carrier costs one table lookup and goes to libc.
- *   - Paths reachable from close/read/write/send/recv take no lock and allocate nothing (async-signal safety).
+ *   - Paths reachable from close/read/write/send/recv take no lock and allocate nothing (async-signal safety);
+ *     urgent data (MSG_OOB) alone takes a round trip.
  *   - mwinsd is hostile: every response and page record is copied once and checked before use.
  *   - Internal functions return 0 or a negative errno; only the exported libc functions set errno.
  */

@@ -217,26 +217,22 @@ CASE(fork_inherit_4)
  * closed, and a close with SO_LINGER {1, 0} then resets the connection (the peer's next send fails). */
 CASE(shutdown_rdwr_then_linger_4)
 {
-	uint16_t port;
-	int lfd = tcp_listen(AF_INET, 0, &port);
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int c = tcp_socket(AF_INET, 0);
-	if (connect(c, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		setup_fail("connect: %s", errno_name(errno));
-	int a = accept(lfd, NULL, NULL);
-	if (a < 0)
-		setup_fail("accept: %s", errno_name(errno));
+	int c, a;
+	tcp_loop_pair(&c, &a);
+	struct sockaddr_in want;
+	socklen_t len = sizeof(want);
+	if (getsockname(a, (struct sockaddr *)&want, &len) < 0)
+		setup_fail("getsockname: %s", errno_name(errno));
 	expect_res("shutdown", res(shutdown(c, SHUT_RDWR)), 0);
 	char b[8];
 	expect_res("a_eof", recv_upto(a, b, sizeof(b), 3000), 0);
 	expect_res("c_recv", res(recv(c, b, sizeof(b), MSG_DONTWAIT)), 0);
 	expect_res("c_send", res(send(c, "x", 1, MSG_NOSIGNAL)), -EPIPE);
 	struct sockaddr_in got;
-	socklen_t len = sizeof(got);
+	len = sizeof(got);
 	memset(&got, 0, sizeof(got));
 	expect_res("getpeername", res(getpeername(c, (struct sockaddr *)&got, &len)), 0);
-	note("peer_port_ok=%s", got.sin_port == sin.sin_port ? "yes" : "no");
+	note("peer_port_ok=%s", got.sin_port == want.sin_port ? "yes" : "no");
 	struct linger lg = { 1, 0 };
 	expect_res("linger", res(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg))), 0);
 	expect_res("close", res(close(c)), 0);
@@ -245,5 +241,4 @@ CASE(shutdown_rdwr_then_linger_4)
 	expect(ev & POLLHUP, "no reset reached the peer");
 	expect_res("a_send", res(send(a, "x", 1, MSG_NOSIGNAL)), -EPIPE);
 	close(a);
-	close(lfd);
 }

@@ -51,6 +51,9 @@
 	X(peek_4, 3)                                                                                               \
 	X(waitall_4, 3)                                                                                            \
 	X(dontwait_4, 3)                                                                                           \
+	/* case-oob.c */                                                                                           \
+	X(oob_4, 8)                                                                                                \
+	X(oob_inline_4, 8)                                                                                         \
 	/* case-errors.c */                                                                                        \
 	X(sigpipe_4, 3)                                                                                            \
 	X(send_after_peer_close_4, 5)                                                                              \

@@ -122,6 +122,8 @@ int peer_connect(int family, int service);
 int peer_source(int family, size_t n, size_t chunk, int delay_ms);
 /* A listener on the wildcard address and an ephemeral port; the port through *port. */
 int tcp_listen(int family, int flags, uint16_t *port);
+/* A connection to ourselves over IPv4 loopback: both ends, made and accepted, or setup_fail. */
+void tcp_loop_pair(int *client, int *server);
 /* Asks the peer to connect to our `port`; returns the request connection, on which dial_result reads the answer. */
 int peer_dial(int family, uint16_t port);
 /* The peer's answer to a dial: "ok" or an errno name (or "EOF"/"timeout"). Static buffer. */

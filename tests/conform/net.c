@@ -397,3 +397,18 @@ void child_status_note(const char *key, pid_t pid)
 		note("%s=signal%d", key, WTERMSIG(status));
 	expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: want exit0", key);
 }
+
+void tcp_loop_pair(int *client, int *server)
+{
+	uint16_t port;
+	int lfd = tcp_listen(AF_INET, 0, &port);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*client = tcp_socket(AF_INET, 0);
+	if (connect(*client, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		setup_fail("connect: %s", errno_name(errno));
+	*server = accept(lfd, NULL, NULL);
+	if (*server < 0)
+		setup_fail("accept: %s", errno_name(errno));
+	close(lfd);
+}
