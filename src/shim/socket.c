@@ -118,6 +118,16 @@ static int socket_tcp(int domain, int type)
 	return fd;
 }
 
+/* A descriptor the kernel has just made is no carrier: an entry at its number is stale (its carrier was closed
+ * by a raw system call the shim never saw, as a static or Go program makes them) and must not make the new
+ * socket look like one. */
+static int fresh_fd(int fd)
+{
+	if (fd >= 0)
+		fdtab_clear(fd);
+	return fd;
+}
+
 SHIM_EXPORT int socket(int domain, int type, int protocol)
 {
 	struct mw_req q = { .cmd = MW_CMD_SOCKET };
@@ -127,7 +137,7 @@ SHIM_EXPORT int socket(int domain, int type, int protocol)
 
 	real_init();
 	if (!shim_is_udp(domain, type, protocol) && !shim_is_tcp(domain, type, protocol))
-		return real.socket(domain, type, protocol);
+		return fresh_fd(real.socket(domain, type, protocol));
 	if (type & ~(0xff | SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return shim_ret(-EINVAL);
 	if (shim_is_tcp(domain, type, protocol))
@@ -247,7 +257,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int f
 	real_init();
 	switch (fdtab_sock(fd, &e)) {
 	case SHIM_NONE:
-		return real.accept4(fd, addr, addrlen, flags);
+		return fresh_fd(real.accept4(fd, addr, addrlen, flags));
 	case SHIM_LISTEN:
 		break;
 	case SHIM_DGRAM:

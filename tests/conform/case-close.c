@@ -155,11 +155,40 @@ CASE(dup_close_4)
 
 /* A socket closed behind the interposers' backs, then its number given to something else, which must behave
  * as itself: an AF_UNIX socket (libuv closes with syscall(SYS_close) and may make a pipe server next), and a
- * file after close_range. */
+ * file after it. */
+/* close(2) as the instruction itself, as a static or Go program makes it: nothing in libc sees it. */
+static long raw_close(int fd)
+{
+#if defined(__x86_64__)
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_close), "D"((long)fd) : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = SYS_close;
+	register long r __asm__("x0") = fd;
+	__asm__ volatile("svc 0" : "+r"(r) : "r"(x8) : "memory");
+#else
+	long r = syscall(SYS_close, fd);
+#endif
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+static long close_by(const char *how, int fd)
+{
+	if (!strcmp(how, "syscall"))
+		return syscall(SYS_close, fd);
+	if (!strcmp(how, "raw"))
+		return raw_close(fd);
+	return close_range((unsigned)fd, (unsigned)fd, 0);
+}
+
 static void number_reused(const char *how)
 {
 	int fd = peer_connect(AF_INET, PEER_ECHO);
-	long r = !strcmp(how, "syscall") ? syscall(SYS_close, fd) : close_range((unsigned)fd, (unsigned)fd, 0);
+	long r = close_by(how, fd);
 	expect_res("close", res(r), 0);
 	int u = socket(AF_UNIX, SOCK_STREAM, 0);
 	note("same_number=%s", u == fd ? "yes" : "no");
@@ -176,7 +205,7 @@ static void number_reused(const char *how)
 	socklen_t al = sizeof(acc);
 	expect_res("acceptconn", res(getsockopt(u, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al)), 0);
 	note("listening=%d", acc);
-	r = !strcmp(how, "syscall") ? syscall(SYS_close, u) : close_range((unsigned)u, (unsigned)u, 0);
+	r = close_by(how, u);
 	expect_res("close_unix", res(r), 0);
 	int f = open("/dev/null", O_RDONLY);
 	char c;
@@ -187,6 +216,7 @@ static void number_reused(const char *how)
 
 CASE(close_syscall_reuse_4) { number_reused("syscall"); }
 CASE(close_range_reuse_4) { number_reused("close_range"); }
+CASE(close_raw_reuse_4) { number_reused("raw"); }
 
 CASE(fork_inherit_4)
 {

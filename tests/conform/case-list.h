@@ -80,6 +80,7 @@
 	X(dup_close_4, 3)                                                                                          \
 	X(close_syscall_reuse_4, 3)                                                                                \
 	X(close_range_reuse_4, 3)                                                                                  \
+	X(close_raw_reuse_4, 3)                                                                                    \
 	X(shutdown_rdwr_then_linger_4, 8)                                                                          \
 	X(fork_inherit_4, 3)                                                                                       \
 	/* case-unix.c */                                                                                          \
