@@ -300,10 +300,10 @@ def test_mwctl_from_the_host_still_sees_and_controls(setup):
     port = topo.port()
     srv = topo.popen(topo.ins, ["/usr/bin/python3", "-c", "import socket, time\n"
                                 "l = socket.create_server(('127.0.0.1', %d))\nc = l.accept()\ntime.sleep(60)" % port])
+    topo.wait_port(topo.ins, port, proc=srv)  # before the program connects: it must not find nothing there
     prog = subprocess.Popen(argv_for(setup, "root", ["/usr/bin/python3", "-c", HOLD, port]), stdout=subprocess.PIPE,
                             text=True)
     try:
-        topo.wait_port(topo.ins, port, proc=srv)
         assert prog.stdout.readline().strip() == "connected"
         deadline, mine = time.monotonic() + 10, []
         while not mine and time.monotonic() < deadline:
