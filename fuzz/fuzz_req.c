@@ -8,18 +8,22 @@
  * A message longer than struct mw_req is cut to it with the truncation flag set, as recvmsg does.
  *
  * What runs, and what is checked:
- *   1. client_check_req (src/ins/check.c), the function client_read calls.  The bytes of the request past
+ *   1. req_frame_check (src/ins/decode.c), the function client_read calls.  The bytes of the request past
  *      what was received are poisoned, so reading a field of a short message is an ASan report.  An accepted
  *      request must meet the framing rules of proto.h, checked here against a separate statement of them.
- *   2. For an accepted request, what can be reached without a socket: the address of BIND, CONNECT and
+ *   2. req_args_check, which sock_dispatch calls before anything else: every command's arguments.  What it
+ *      lets through must meet what each handler of src/ins/sock.c takes for granted (stated here apart), and
+ *      it answers only with the errnos the kernel gives for bad arguments.
+ *   3. For a request it lets through, what can be reached without a socket: the address of BIND, CONNECT and
  *      DGRAM_CHECK through mw_addr_to_sockaddr (src/lib/addr.c) and back, and through policy_eval with a
- *      fixed policy (the example of docs/telemetry.md), as enforce_check does with it.  The per-command
- *      checks in src/ins/sock.c are interleaved with system calls on the socket and are not reached.
+ *      fixed policy (the example of docs/telemetry.md), as enforce_check does with it.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <sanitizer/asan_interface.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "fuzz.h"
 #include "ins.h"
@@ -50,10 +54,44 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The rules of proto.h, stated apart from check.c. */
+/* The rules of proto.h, stated apart from decode.c. */
 static bool spec_takes_fd(const struct mw_req *q)
 {
 	return q->cmd == MW_CMD_IDENTIFY || (q->cmd == MW_CMD_CONNECT && (q->u.connect.flags & MW_CONNECT_NONBLOCK));
+}
+
+/* What sock.c's handlers take for granted of a request req_args_check let through, stated apart from it. */
+static bool args_as_handlers_expect(const struct mw_req *q)
+{
+	switch (q->cmd) {
+	case MW_CMD_SOCKET:
+		return (q->u.socket.domain == AF_INET || q->u.socket.domain == AF_INET6) &&
+		       (q->u.socket.type == SOCK_STREAM || q->u.socket.type == SOCK_DGRAM);
+	case MW_CMD_BIND:
+	case MW_CMD_DGRAM_CHECK:
+		return q->u.addr.family == AF_INET || q->u.addr.family == AF_INET6;
+	case MW_CMD_CONNECT:
+		return !(q->u.connect.flags & ~(uint32_t)MW_CONNECT_NONBLOCK) && q->u.connect.fill <= (1U << 20) &&
+		       (!q->u.connect.addr.family || q->u.connect.addr.family == AF_INET ||
+			q->u.connect.addr.family == AF_INET6);
+	case MW_CMD_SETSOCKOPT:
+	case MW_CMD_GETSOCKOPT:
+		return q->u.opt.len <= MW_OPT_MAX &&
+		       !(q->u.opt.level == SOL_SOCKET && (q->u.opt.name == SO_BINDTODEVICE || q->u.opt.name == SO_MARK));
+	case MW_CMD_SHUTDOWN:
+		return q->u.shutdown.how == SHUT_RD;
+	case MW_CMD_IOCTL:
+		return q->u.ioctl.request == SIOCOUTQ || q->u.ioctl.request == SIOCOUTQNSD ||
+		       (q->u.ioctl.request == SIOCATMARK && q->u.ioctl.value >= 0);
+	case MW_CMD_OOB:
+		return (q->u.oob.op == MW_OOB_SEND && q->u.oob.byte <= 255) || q->u.oob.op == MW_OOB_RECV ||
+		       q->u.oob.op == MW_OOB_PEEK;
+	case MW_CMD_RELEASE:
+	case MW_CMD_ACCEPT:
+		return false; /* reserved: answered -ENOTSUP, never run */
+	default:
+		return q->cmd <= MW_CMD_OOB;
+	}
 }
 
 /* mw_addr_to_sockaddr and back: a family other than INET/INET6 is refused, the rest converts faithfully. */
@@ -129,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(q);
 	memcpy(q, data, n);
 	ASAN_POISON_MEMORY_REGION((char *)q + n, sizeof(*q) - n);
-	ret = client_check_req(q, n, has_fd, trunc, hello_done);
+	ret = req_frame_check(q, n, has_fd, trunc, hello_done);
 	ASAN_UNPOISON_MEMORY_REGION((char *)q + n, sizeof(*q) - n);
 	FUZZ_CHECK(ret == 0 || ret == -EPROTO);
 	if (ret) {
@@ -140,6 +178,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(has_fd == spec_takes_fd(q));
 	FUZZ_CHECK(hello_done ? q->cmd != MW_CMD_HELLO : q->cmd == MW_CMD_HELLO);
 
+	ret = req_args_check(q);
+	FUZZ_CHECK(ret == 0 || ret == -EINVAL || ret == -EAFNOSUPPORT || ret == -EPROTONOSUPPORT ||
+		   ret == -ENOPROTOOPT || ret == -ENOTTY || ret == -ENOTSUP);
+	if (ret) {
+		free(q);
+		return 0;
+	}
+	FUZZ_CHECK(args_as_handlers_expect(q));
 	switch (q->cmd) {
 	case MW_CMD_BIND:
 		addr_roundtrip(&q->u.addr);

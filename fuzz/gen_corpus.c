@@ -156,8 +156,8 @@ static void gen_req(void)
 	req("release", 4, &q, sizeof(q));
 	Q(MW_CMD_ACCEPT, 0x10001);
 	req("accept", 4, &q, sizeof(q));
-	Q(MW_CMD_POLL, 0x10001);
-	req("poll", 4, &q, sizeof(q));
+	Q(MW_CMD_BARRIER, 0);
+	req("barrier", 4, &q, sizeof(q));
 	Q(99, 0x10001);
 	req("unknown-cmd", 4, &q, sizeof(q));
 	Q(MW_CMD_SOCKET, 0);
@@ -244,8 +244,8 @@ static void gen_rsp(void)
 	rsp("identify-enoent", 0, MW_CMD_IDENTIFY, 0, 9, &r, sizeof(r));
 	R(MW_CMD_DGRAM_CHECK, 0x30003, -ENETUNREACH);
 	rsp("dgram-check-unreach", 0, MW_CMD_DGRAM_CHECK, 0x30003, 9, &r, sizeof(r));
-	R(MW_CMD_POLL, 0x10001, -ENOTSUP);
-	rsp("poll-enotsup", 0, MW_CMD_POLL, 0x10001, 9, &r, sizeof(r));
+	R(MW_CMD_BARRIER, 0, 0);
+	rsp("barrier", 0, MW_CMD_BARRIER, 0, 9, &r, sizeof(r));
 	R(MW_CMD_OOB, 0x10001, 0);
 	r.u.oob.byte = '!';
 	r.u.oob.got = 1;

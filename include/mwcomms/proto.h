@@ -74,7 +74,8 @@ enum mw_cmd {
 	MW_CMD_BIND = 3,        /* u.addr */
 	MW_CMD_LISTEN = 4,      /* u.listen; no fd either way */
 	MW_CMD_ACCEPT = 5,      /* reserved: -ENOTSUP */
-	MW_CMD_POLL = 6,        /* reserved: -ENOTSUP */
+	MW_CMD_BARRIER = 6,     /* rsp 0 once every request sent before it on this connection has run (the
+				 * shim's fork waits for its unanswered setsockopts so) */
 	MW_CMD_HELLO = 16,      /* first request on a connection; rsp u.hello + the page's memfd */
 	MW_CMD_SETSOCKOPT = 18, /* u.opt */
 	MW_CMD_GETSOCKOPT = 19, /* u.opt (optlen = caller's buffer size); rsp u.opt */

@@ -215,7 +215,7 @@ static int client_identify(struct ins_client *c, const struct ucred *cred)
 	return 0;
 }
 
-static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw_rsp *r)
+static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw_rsp *r, int *rfd)
 {
 	uint64_t netns = 0;
 	int err, fd;
@@ -245,8 +245,7 @@ static void client_hello(struct ins_client *c, const struct mw_req *q, struct mw
 	r->u.hello.nslots = c->group->nslots;
 	r->u.hello.group = (uint32_t)netns;
 	r->ret = 0;
-	client_respond(c, r, fd);
-	r->ret = 1; /* already answered */
+	*rfd = fd;
 }
 
 static void client_read(struct ins_client *c)
@@ -275,8 +274,8 @@ static void client_read(struct ins_client *c)
 				client_kill(c, "hung up");
 			} else if (!c->group && client_identify(c, &rx[i].cred) < 0) {
 				client_kill(c, "its sender is gone");
-			} else if (client_check_req(&q[i], (size_t)rx[i].n, rx[i].fd >= 0, rx[i].truncated,
-						    c->group != NULL)) {
+			} else if (req_frame_check(&q[i], (size_t)rx[i].n, rx[i].fd >= 0, rx[i].truncated,
+						   c->group != NULL)) {
 				client_kill(c, "protocol violation");
 			} else if (!(q[i].flags & MW_REQ_IDLE) || !idle_defer(c, &q[i])) {
 				client_exec(c, &q[i], rx[i].fd);
@@ -303,14 +302,16 @@ void client_exec(struct ins_client *c, const struct mw_req *q, int fd)
 	r.req_id = q->req_id;
 	r.sock_id = q->sock_id;
 	if (q->cmd == MW_CMD_HELLO)
-		client_hello(c, q, &r);
-	else
-		sock_dispatch(c, q, fd, &r, &rfd);
-	/* ret == 1 means the handler answered, or will answer later (a connect in progress). */
-	if (r.ret != 1 && !(q->flags & MW_REQ_NOREPLY))
-		client_respond(c, &r, r.ret < 0 ? (rfd >= 0 ? (close(rfd), -1) : -1) : rfd);
-	else if (r.ret != 1 && rfd >= 0)
+		client_hello(c, q, &r, &rfd);
+	else if (sock_dispatch(c, q, fd, &r, &rfd))
+		return; /* answered later */
+	/* No answer for a hint or where the sender asked for none (proto.h): an fd meant for it goes. */
+	if (rfd >= 0 && (r.ret < 0 || (q->flags & MW_REQ_NOREPLY) || req_rule(q->cmd)->hint)) {
 		close(rfd);
+		rfd = -1;
+	}
+	if (!(q->flags & MW_REQ_NOREPLY) && !req_rule(q->cmd)->hint)
+		client_respond(c, &r, rfd);
 }
 
 static void client_event(struct ins_ev *ev, uint32_t events)

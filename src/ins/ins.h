@@ -338,9 +338,20 @@ void group_rec_publish(struct ins_sock *s, uint16_t state, int error);
 /* sock.c */
 /* A new socket in group g over real and car, with a slot and an id; NULL when the group is full. */
 struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car);
-/* Execute q.  fd: the descriptor that came with it (consumed).  *rfd: one to send with the response, or -1.
- * r->ret == 1 means the answer comes later (a blocking connect). */
-void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r, int *rfd);
+/* A request being run: sock_dispatch fills it in, and one handler of sock.c's table does the work. */
+struct ins_call {
+	struct ins_client *c;
+	const struct mw_req *q;
+	struct ins_sock *s;  /* the socket q names, if its rule says it names one */
+	struct mw_rsp *r;    /* the answer; its ret is the handler's return value */
+	int fd;              /* the descriptor that came with q, or -1; a handler that keeps it sets -1 */
+	int rfd;             /* a descriptor to send with the answer, or -1 */
+	bool later;          /* the handler answers later itself (a blocking connect) */
+};
+/* Run q (arguments checked, its socket found, its handler called) and fill in *r.  fd: the descriptor that
+ * came with it (consumed).  *rfd: one to send with the answer, or -1.  Returns true if the answer is not
+ * client_exec's to send: it comes later (a blocking connect). */
+bool sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r, int *rfd);
 /* The socket whose program end has this inode, or NULL.  O(sockets): only MW_CMD_IDENTIFY uses it. */
 struct ins_sock *sock_find_by_ino(ino_t ino);
 void sock_free_deferred(struct ins_sock *s);
@@ -509,12 +520,35 @@ int metrics_init(void);
 /* The Prometheus text into buf (malloc'ed, *len). */
 char *metrics_text(size_t *len);
 
-/* check.c */
+/* decode.c: what a request may be, as a table and two pure functions (fuzz/fuzz_req.c runs them). */
+enum req_when {
+	REQ_NEVER = 0,
+	REQ_ALWAYS,
+	REQ_IF_NONBLOCK, /* a connect with MW_CONNECT_NONBLOCK */
+};
+
+struct req_rule {
+	bool known;            /* a command of proto.h, the reserved ones included */
+	bool names_sock;       /* sock_id must name a live socket of the caller's group */
+	bool idle;             /* MW_REQ_IDLE is allowed */
+	bool hint;             /* never answered (MW_CMD_CLOSE) */
+	enum req_when fd;      /* when a descriptor comes with it */
+	enum req_when noreply; /* when MW_REQ_NOREPLY is allowed */
+	int (*args)(const struct mw_req *q); /* its part of req_args_check */
+};
+
+/* The rule of a command; never NULL (an unknown command's rule answers -ENOTSUP). */
+const struct req_rule *req_rule(uint16_t cmd);
 /* The framing rules of a request just received (n bytes; a descriptor came with it; the kernel cut it or its
  * ancillary data; the client has said HELLO): exact size, version, a descriptor exactly where the command
- * takes one, HELLO first and once.  Reads no field of q unless n is its full size.  0, or -EPROTO: the
- * client is disconnected.  Can't fail otherwise. */
-int client_check_req(const struct mw_req *q, size_t n, bool has_fd, bool trunc, bool hello_done);
+ * takes one, only the flags its rule allows, HELLO first and once.  Reads no field of q unless n is its full
+ * size.  0, or -EPROTO: the client is disconnected. */
+int req_frame_check(const struct mw_req *q, size_t n, bool has_fd, bool trunc, bool hello_done);
+/* The arguments of a framed request, as far as they can be judged without its socket: 0, or the -errno to
+ * answer at once (the kernel's for the same call), with nothing run. */
+int req_args_check(const struct mw_req *q);
+/* Socket options a program may not set or read: they reach past its own socket into the INS's host. */
+bool req_opt_refused(int level, int name);
 
 /* registry.c */
 int registry_prepare(void); /* creates the instance's directory and names the rendezvous socket */

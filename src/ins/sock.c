@@ -302,19 +302,14 @@ static int carrier_pair(struct ins_sock *s, int type, int *ours, int *prog)
 	return 0;
 }
 
-static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rsp *r, int *rfd)
+static int cmd_socket(struct ins_call *k)
 {
-	const struct mw_socket_args *a = &q->u.socket;
+	const struct mw_socket_args *a = &k->q->u.socket;
 	bool dgram = a->type == SOCK_DGRAM;
+	struct ins_client *c = k->c;
+	int real, car = -1, err, *rfd = &k->rfd;
 	struct ins_sock *s;
-	int real, car = -1, err;
 
-	if (a->domain != AF_INET && a->domain != AF_INET6)
-		return -EAFNOSUPPORT;
-	if (a->type != SOCK_STREAM && a->type != SOCK_DGRAM)
-		return -EPROTONOSUPPORT;
-	if (a->protocol != 0 && a->protocol != (dgram ? IPPROTO_UDP : IPPROTO_TCP))
-		return -EPROTONOSUPPORT;
 	real = socket(a->domain, a->type | SOCK_NONBLOCK | SOCK_CLOEXEC, dgram ? IPPROTO_UDP : IPPROTO_TCP);
 	if (real < 0)
 		return -errno;
@@ -347,19 +342,21 @@ static int cmd_socket(struct ins_client *c, const struct mw_req *q, struct mw_rs
 		return err;
 	}
 	group_rec_publish(s, MW_SS_OPEN, -1);
-	r->sock_id = s->id;
+	k->r->sock_id = s->id;
 	ins_log(2, "pid %d: socket %#x", (int)c->pid, s->id);
 	return 0;
 }
 
-static int cmd_bind(struct ins_sock *s, const struct mw_req *q)
+static int cmd_bind(struct ins_call *k)
 {
+	struct ins_sock *s = k->s;
+	const struct mw_req *q = k->q;
 	struct sockaddr_storage ss;
 	struct pol_verdict v;
 	int len, err;
 
 	if (q->u.addr.family != s->domain)
-		return q->u.addr.family == AF_INET || q->u.addr.family == AF_INET6 ? -EINVAL : -EAFNOSUPPORT;
+		return -EINVAL; /* the other of INET and INET6 (req_args_check refuses the rest) */
 	len = mw_addr_to_sockaddr(&q->u.addr, &ss);
 	if (len < 0)
 		return len;
@@ -389,9 +386,10 @@ static int listener_carrier(struct ins_sock *s, int backlog)
 	return epoll_ctl(ins.epfd, EPOLL_CTL_MOD, s->car, &ev) < 0 ? -errno : 0;
 }
 
-static int cmd_listen(struct ins_sock *s, const struct mw_req *q)
+static int cmd_listen(struct ins_call *k)
 {
-	int backlog = q->u.listen.backlog, err;
+	struct ins_sock *s = k->s;
+	int backlog = k->q->u.listen.backlog, err;
 
 	if (s->dgram)
 		return -EOPNOTSUPP;
@@ -466,18 +464,18 @@ static int connect_refused(struct ins_sock *s, const struct mw_req *q, int err)
 }
 
 /* Takes ownership of *fdp (sets it to -1) once the request is valid. */
-static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw_req *q, int *fdp)
+static int cmd_connect(struct ins_call *k)
 {
+	const struct mw_req *q = k->q;
 	const struct mw_connect_args *a = &q->u.connect;
 	bool nonblock = a->flags & MW_CONNECT_NONBLOCK;
+	struct ins_sock *s = k->s;
 	struct sockaddr_storage ss;
 	struct pol_verdict v;
-	int len, err;
+	int len, err, *fdp = &k->fd;
 
 	if (s->dgram)
 		return cmd_connect_dgram(s, q);
-	if (a->flags & ~MW_CONNECT_NONBLOCK)
-		return -EINVAL;
 	if (s->state == INS_CONNECTING)
 		return -EALREADY;
 	if (s->state == INS_CONNECTED)
@@ -488,7 +486,7 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 		struct stat st;
 
 		/* Only this socket's own carrier end: its sndbuf is the one we will set. */
-		if (fstat(*fdp, &st) < 0 || st.st_ino != s->prog_ino || a->fill > (1U << 20))
+		if (fstat(*fdp, &st) < 0 || st.st_ino != s->prog_ino)
 			return -EINVAL;
 		s->prog_end = *fdp;
 		*fdp = -1;
@@ -531,9 +529,10 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 		s->state = INS_CONNECTING;
 		group_rec_publish(s, MW_SS_CONNECTING, -1);
 		if (!nonblock) {
-			s->waiter = c;
+			s->waiter = k->c;
 			s->waiter_req = q->req_id;
-			return 1; /* answered when the connect completes */
+			k->later = true; /* relay.c answers when the connect completes */
+			return 0;
 		}
 		return -EINPROGRESS;
 	}
@@ -543,27 +542,11 @@ static int cmd_connect(struct ins_client *c, struct ins_sock *s, const struct mw
 	return 0;
 }
 
-static bool opt_allowed(int level, int name)
+static int cmd_setsockopt(struct ins_call *k)
 {
-	/* Options that would reach past the program's own socket into the INS's host are refused. */
-	if (level == SOL_SOCKET && (name == SO_BINDTODEVICE || name == SO_ATTACH_FILTER ||
-				    name == SO_ATTACH_BPF || name == SO_MARK || name == SO_RCVTIMEO ||
-				    name == SO_SNDTIMEO))
-		return false;
-	return true;
-}
+	const struct mw_opt_args *o = &k->q->u.opt;
+	struct ins_sock *s = k->s;
 
-static int cmd_setsockopt(struct ins_sock *s, const struct mw_req *q)
-{
-	const struct mw_opt_args *o = &q->u.opt;
-
-	if (o->len > MW_OPT_MAX)
-		return -EINVAL;
-	if (!opt_allowed(o->level, o->name)) {
-		ins_log(0, "socket %#x: option level %d name %d refused (ENOPROTOOPT): not for programs to set",
-			s->id, o->level, o->name);
-		return -ENOPROTOOPT;
-	}
 	if (setsockopt(s->real, o->level, o->name, o->val, o->len) < 0) {
 		int err = errno;
 
@@ -575,15 +558,13 @@ static int cmd_setsockopt(struct ins_sock *s, const struct mw_req *q)
 	return 0;
 }
 
-static int cmd_getsockopt(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
+static int cmd_getsockopt(struct ins_call *k)
 {
-	const struct mw_opt_args *o = &q->u.opt;
+	const struct mw_opt_args *o = &k->q->u.opt;
+	struct ins_sock *s = k->s;
+	struct mw_rsp *r = k->r;
 	socklen_t len = o->len;
 
-	if (o->len > MW_OPT_MAX)
-		return -EINVAL;
-	if (!opt_allowed(o->level, o->name))
-		return -ENOPROTOOPT;
 	if (getsockopt(s->real, o->level, o->name, r->u.opt.val, &len) < 0)
 		return -errno;
 	r->u.opt.level = o->level;
@@ -592,10 +573,10 @@ static int cmd_getsockopt(struct ins_sock *s, const struct mw_req *q, struct mw_
 	return 0;
 }
 
-static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
+static int cmd_shutdown(struct ins_call *k)
 {
-	if (q->u.shutdown.how != SHUT_RD)
-		return -EINVAL;
+	struct ins_sock *s = k->s;
+
 	if (s->dgram)
 		return shutdown(s->real, SHUT_RD) < 0 ? -errno : 0;
 	if (s->state == INS_LISTENING) {
@@ -620,17 +601,17 @@ static int cmd_shutdown(struct ins_sock *s, const struct mw_req *q)
 
 /* TCP urgent data, one byte (proto.h, struct mw_oob_args).  The real socket gives the kernel's answers for
  * every state; we keep a sent byte behind the program's earlier bytes, and a received one from when it came. */
-static int cmd_oob(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
+static int cmd_oob(struct ins_call *k)
 {
-	const struct mw_oob_args *o = &q->u.oob;
+	const struct mw_oob_args *o = &k->q->u.oob;
 	uint8_t b = (uint8_t)o->byte;
+	struct ins_sock *s = k->s;
+	struct mw_rsp *r = k->r;
 	ssize_t n;
 
 	if (s->dgram)
 		return -EOPNOTSUPP;
 	if (o->op == MW_OOB_SEND) {
-		if (o->byte > 255)
-			return -EINVAL;
 		if (s->state == INS_CONNECTED && !s->zombie && !relay_up_empty(s))
 			return -EAGAIN; /* the bytes before it are still waiting for room */
 		n = send(s->real, &b, 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -639,8 +620,6 @@ static int cmd_oob(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
 		relay_count_up(s, (size_t)n);
 		return 0;
 	}
-	if (o->op != MW_OOB_RECV && o->op != MW_OOB_PEEK)
-		return -EINVAL;
 	if (s->oob_have) {
 		/* Taken from the real socket when it came (relay.c): read once, as the kernel's is. */
 		r->u.oob.byte = s->oob_byte;
@@ -656,20 +635,20 @@ static int cmd_oob(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
 	return 0;
 }
 
-static int cmd_ioctl(struct ins_sock *s, const struct mw_req *q, struct mw_rsp *r)
+static int cmd_ioctl(struct ins_call *k)
 {
+	const struct mw_req *q = k->q;
+	struct ins_sock *s = k->s;
+	struct mw_rsp *r = k->r;
 	int v;
 
-	if (q->u.ioctl.request != SIOCOUTQ && q->u.ioctl.request != SIOCOUTQNSD &&
-	    q->u.ioctl.request != SIOCATMARK)
-		return -ENOTTY;
 	if (q->u.ioctl.request == SIOCATMARK) {
 		/* The shim says how many of the bytes we passed on it has not read yet (relay.c keeps the mark). */
-		int64_t unread = q->u.ioctl.value;
+		uint64_t unread = (uint64_t)q->u.ioctl.value;
 
-		if (unread < 0 || (uint64_t)unread > s->bytes_in)
+		if (unread > s->bytes_in)
 			return -EINVAL;
-		r->u.ioctl.value = s->mark_known && s->bytes_in - (uint64_t)unread == s->mark_at;
+		r->u.ioctl.value = s->mark_known && s->bytes_in - unread == s->mark_at;
 		return 0;
 	}
 	if (ioctl(s->real, q->u.ioctl.request, &v) < 0)
@@ -702,16 +681,16 @@ struct ins_sock *sock_find_by_ino(ino_t ino)
  * repeats without sending anything.  The shim asks once per new destination; sends themselves stay
  * asynchronous.
  */
-static int cmd_dgram_check(struct ins_sock *s, const struct mw_req *q)
+static int cmd_dgram_check(struct ins_call *k)
 {
+	struct ins_sock *s = k->s;
+	const struct mw_req *q = k->q;
 	struct sockaddr_storage ss;
 	int len, scratch, v = 0, err = 0;
 	socklen_t vl = sizeof(v);
 
 	if (!s->dgram)
 		return -EOPNOTSUPP;
-	if (q->u.addr.family != AF_INET && q->u.addr.family != AF_INET6)
-		return -EAFNOSUPPORT;
 	if (!s->local.port) {
 		struct mw_addr any = { .family = (uint16_t)s->domain };
 
@@ -743,8 +722,11 @@ static int cmd_dgram_check(struct ins_sock *s, const struct mw_req *q)
 }
 
 /* Which socket, if any, has fd (received from the caller) as its program end; named for the caller's group. */
-static int cmd_identify(struct ins_client *c, int fd, struct mw_rsp *r)
+static int cmd_identify(struct ins_call *k)
 {
+	struct ins_client *c = k->c;
+	struct mw_rsp *r = k->r;
+	int fd = k->fd;
 	struct ins_sock *s;
 	struct stat st;
 	uint32_t id;
@@ -770,94 +752,76 @@ static int cmd_identify(struct ins_client *c, int fd, struct mw_rsp *r)
 	return 0;
 }
 
-void sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r, int *rfd)
+/* A hint that the sender closed an fd naming the socket (proto.h): never answered. */
+static int cmd_close(struct ins_call *k)
 {
-	struct ins_sock *s = NULL;
-	int ret;
+	struct ins_sock *s = group_sock_find(k->c->group, k->q->sock_id);
 
-	*rfd = -1;
-	switch (q->cmd) {
-	case MW_CMD_SOCKET:
-		r->ret = cmd_socket(c, q, r, rfd);
-		return;
-	case MW_CMD_CLOSE:
-		s = group_sock_find(c->group, q->sock_id);
-		if (s && s->zombie)
-			sock_free_deferred(s);
-		else if (s)
-			s->close_hinted = true; /* the hint may overtake the carrier's hang-up */
-		if (s && s->prog_end >= 0) {
-			/* Our copy of the program's end must not keep it alive: without it the carrier hangs up
-			 * if this was the last fd.  (If not, the filler still leaves when the connect is done.) */
-			close(s->prog_end);
-			s->prog_end = -1;
-		}
-		r->ret = 1; /* a hint: no answer */
-		return;
-	case MW_CMD_IDENTIFY:
-		r->ret = cmd_identify(c, fd, r);
-		close(fd);
-		return;
-	case MW_CMD_CONNECT:
-	case MW_CMD_BIND:
-	case MW_CMD_LISTEN:
-	case MW_CMD_SETSOCKOPT:
-	case MW_CMD_GETSOCKOPT:
-	case MW_CMD_SHUTDOWN:
-	case MW_CMD_IOCTL:
-	case MW_CMD_DGRAM_CHECK:
-	case MW_CMD_OOB:
-		s = group_sock_find(c->group, q->sock_id);
-		/* What the program sent on the carrier before this request goes out before the request acts
-		 * (a datagram sent before SO_BROADCAST is cleared, bytes before TCP_CORK is lifted). */
-		if (s && !s->zombie && s->state != INS_LISTENING && s->state != INS_CONNECTING)
-			relay_pump(s);
-		if (!s || s->dead) {
-			if (fd >= 0)
-				close(fd);
-			r->ret = -EBADF;
-			return;
-		}
-		s->calls++;
-		if (s->flow)
-			s->flow->calls++;
-		break;
-	default:
-		break;
+	if (s && s->zombie)
+		sock_free_deferred(s);
+	else if (s)
+		s->close_hinted = true; /* the hint may overtake the carrier's hang-up */
+	if (s && s->prog_end >= 0) {
+		/* Our copy of the program's end must not keep it alive: without it the carrier hangs up if this was
+		 * the last fd.  (If not, the filler still leaves when the connect is done.) */
+		close(s->prog_end);
+		s->prog_end = -1;
 	}
-	switch (q->cmd) {
-	case MW_CMD_BIND:
-		ret = cmd_bind(s, q);
-		break;
-	case MW_CMD_LISTEN:
-		ret = cmd_listen(s, q);
-		break;
-	case MW_CMD_CONNECT:
-		ret = cmd_connect(c, s, q, &fd);
-		break;
-	case MW_CMD_SETSOCKOPT:
-		ret = cmd_setsockopt(s, q);
-		break;
-	case MW_CMD_GETSOCKOPT:
-		ret = cmd_getsockopt(s, q, r);
-		break;
-	case MW_CMD_SHUTDOWN:
-		ret = cmd_shutdown(s, q);
-		break;
-	case MW_CMD_IOCTL:
-		ret = cmd_ioctl(s, q, r);
-		break;
-	case MW_CMD_DGRAM_CHECK:
-		ret = cmd_dgram_check(s, q);
-		break;
-	case MW_CMD_OOB:
-		ret = cmd_oob(s, q, r);
-		break;
-	default:
-		ret = -ENOTSUP;
-		break;
-	}
-	if (fd >= 0)
-		close(fd);
+	return 0;
+}
+
+/* Every request sent before it on the connection has run by now: that is the whole answer. */
+static int cmd_barrier(struct ins_call *k)
+{
+	(void)k;
+	return 0;
+}
+
+/* The handler of each command that decode.c lets through (its rules name the rest). */
+static int (*const handlers[])(struct ins_call *k) = {
+	[MW_CMD_SOCKET] = cmd_socket,	      [MW_CMD_CONNECT] = cmd_connect,
+	[MW_CMD_BIND] = cmd_bind,	      [MW_CMD_LISTEN] = cmd_listen,
+	[MW_CMD_BARRIER] = cmd_barrier,	      [MW_CMD_SETSOCKOPT] = cmd_setsockopt,
+	[MW_CMD_GETSOCKOPT] = cmd_getsockopt, [MW_CMD_SHUTDOWN] = cmd_shutdown,
+	[MW_CMD_IOCTL] = cmd_ioctl,	      [MW_CMD_IDENTIFY] = cmd_identify,
+	[MW_CMD_DGRAM_CHECK] = cmd_dgram_check, [MW_CMD_CLOSE] = cmd_close,
+	[MW_CMD_OOB] = cmd_oob,
+};
+
+/* The socket a request names, in the caller's group, or -EBADF. */
+static int call_find_sock(struct ins_call *k)
+{
+	struct ins_sock *s = group_sock_find(k->c->group, k->q->sock_id);
+
+	/* What the program sent on the carrier before this request goes out before the request acts (a datagram
+	 * sent before SO_BROADCAST is cleared, bytes before TCP_CORK is lifted). */
+	if (s && !s->zombie && s->state != INS_LISTENING && s->state != INS_CONNECTING)
+		relay_pump(s);
+	if (!s || s->dead)
+		return -EBADF;
+	s->calls++;
+	if (s->flow)
+		s->flow->calls++;
+	k->s = s;
+	return 0;
+}
+
+bool sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r, int *rfd)
+{
+	struct ins_call k = { .c = c, .q = q, .r = r, .fd = fd, .rfd = -1 };
+	int ret = req_args_check(q);
+
+	if (ret == -ENOPROTOOPT)
+		ins_log(0, "socket %#x: option level %d name %d refused (ENOPROTOOPT): not for programs to use",
+			q->sock_id, q->u.opt.level, q->u.opt.name);
+	if (!ret && req_rule(q->cmd)->names_sock)
+		ret = call_find_sock(&k);
+	if (!ret)
+		ret = q->cmd < sizeof(handlers) / sizeof(handlers[0]) && handlers[q->cmd] ? handlers[q->cmd](&k)
+											    : -ENOTSUP;
+	if (k.fd >= 0)
+		close(k.fd);
 	r->ret = ret;
+	*rfd = k.rfd;
+	return k.later;
 }

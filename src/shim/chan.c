@@ -75,7 +75,7 @@ static bool waiter_is_async(const struct waiter *w)
  * barrier: mwinsd has handled everything sent before it. */
 static void chan_atfork_prepare(void)
 {
-	struct mw_req q = { .cmd = MW_CMD_POLL };
+	struct mw_req q = { .cmd = MW_CMD_BARRIER };
 	struct mw_rsp r;
 	uint8_t epoch = 0;
 	bool pending;
@@ -84,7 +84,7 @@ static void chan_atfork_prepare(void)
 	pending = chan.noreply_sent != chan.noreply_done && chan.fd >= 0;
 	pthread_mutex_unlock(&chan.lock);
 	if (pending)
-		chan_call(&q, &epoch, -1, &r, NULL); /* answered with -ENOTSUP: only the order matters */
+		chan_call(&q, &epoch, -1, &r, NULL);
 	/* Held across the fork: a descriptor a reader has received is then either filed where the child's
 	 * handler finds it, or still chan.inflight. */
 	pthread_mutex_lock(&chan.lock);

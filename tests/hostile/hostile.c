@@ -486,7 +486,7 @@ static void cmd_malformed(void)
 static void cmd_unknown(void)
 {
 	/* the reserved PV Calls commands, gaps below HELLO, and values far beyond the last command */
-	static const uint16_t cmds[] = { MW_CMD_RELEASE, MW_CMD_ACCEPT, MW_CMD_POLL, 7, 8, 15, 17, 100,
+	static const uint16_t cmds[] = { MW_CMD_RELEASE, MW_CMD_ACCEPT, 7, 8, 9, 15, 17, 100,
 					 255, 256, 0x7fff, 0x8000, 0xfffe, 0xffff };
 	int fd = chan_hello(), car = -1;
 	uint32_t id = mksock(fd, AF_INET, &car);
