@@ -429,7 +429,7 @@ def topo(request):
 # mwinsd in ns ins
 
 
-def start_mwinsd(topo, registry, ins_id, args, out_path, err_path, preexec_fn=None):
+def start_mwinsd(topo, registry, ins_id, args, out_path, err_path, preexec_fn=None, env=None):
     """Start BUILD/mwinsd in topo's ins namespace and wait (10 s at most) for its --ready-fd line.  Returns
     (the process, the line); fails the test with mwinsd's stderr if it never got ready."""
     r, w = os.pipe()
@@ -439,7 +439,7 @@ def start_mwinsd(topo, registry, ins_id, args, out_path, err_path, preexec_fn=No
                 ["ip", "netns", "exec", topo.ins, str(BUILD / "mwinsd"),
                  "-r", str(registry), "-i", ins_id, "--ready-fd", str(w)] + [str(a) for a in args],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(w,), start_new_session=True,
-                preexec_fn=preexec_fn)
+                preexec_fn=preexec_fn, env=dict(os.environ, **env) if env else None)
     finally:
         os.close(w)
     line = b""
@@ -464,9 +464,10 @@ def start_mwinsd(topo, registry, ins_id, args, out_path, err_path, preexec_fn=No
 
 
 class Ins:
-    def __init__(self, topo, args=()):
+    def __init__(self, topo, args=(), env=None):
         self.topo = topo
         self.args = [str(a) for a in args]  # extra mwinsd options (--policy, --ipfix, ...)
+        self.env = env  # extra environment for mwinsd
         self.id = "test"
         self.registry = Path(tempfile.mkdtemp(prefix="mwreg-"))
         os.chmod(self.registry, 0o755)
@@ -515,7 +516,7 @@ class Ins:
             if not (BUILD / b).exists():
                 pytest.fail(f"{BUILD / b} does not exist: build first (make, or tests/run)")
         self.proc, self.ready_line = start_mwinsd(self.topo, self.registry, self.id, self.args, self.out_path,
-                                                  self.err_path)
+                                                  self.err_path, env=self.env)
 
     def teardown(self):
         problems = stop_all(self.procs)
@@ -590,11 +591,11 @@ def nobody_bin(extra=None):
     return _nobody_dir / extra.name
 
 
-def _compile_helper(name, static=False):
+def _compile_helper(name, static=False, shared=False):
     src = HELPERS / f"{name}.c"
     outdir = BUILD / "tests"
     outdir.mkdir(parents=True, exist_ok=True)
-    out = outdir / (name + ("-static" if static else ""))
+    out = outdir / (name + ("-static" if static else ".so" if shared else ""))
     if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
@@ -603,6 +604,9 @@ def _compile_helper(name, static=False):
     argv = [cc, "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-o", str(out) + ".tmp", str(src)]
     if static:
         argv.insert(1, "-static")
+    if shared:
+        argv[1:1] = ["-shared", "-fPIC"]
+        argv.append("-ldl")
     r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         pytest.fail(f"compiling {src} failed:\n{r.stderr}")
@@ -612,7 +616,8 @@ def _compile_helper(name, static=False):
 
 @pytest.fixture(scope="session")
 def helper_bin():
-    """helper_bin(name, static=False) -> path of BUILD/tests/<name>, compiled on demand."""
+    """helper_bin(name, static=False, shared=False) -> path of BUILD/tests/<name> (.so if shared), compiled on
+    demand."""
     return _compile_helper
 
 

@@ -94,8 +94,8 @@ def exserver(topo):
     return ports
 
 
-def start_ins(topo, request, args):
-    i = Ins(topo, args)
+def start_ins(topo, request, args, env=None):
+    i = Ins(topo, args, env)
     i.id = f"tel{len(args)}{os.getpid() % 1000}"
     request.addfinalizer(i.teardown)
     i.start()
@@ -439,6 +439,25 @@ def test_throttle_rule_holds_the_rate(topo, pol):
     took = time.monotonic() - t0
     assert out["received"] == 1 << 20, out
     assert took >= 3.0, f"1 MiB at 256 KiB/s took {took:.2f} s"
+
+
+def test_throttle_survives_a_wall_clock_step(topo, request, helper_bin):
+    """The wall clock steps back an hour in the middle of a throttled transfer (as an administrator or NTP may
+    step it): the throttle keeps its rate and the transfer ends, as with no step.  (On the wall clock the
+    token bucket would wait an hour for its next token.)"""
+    port = topo.port()
+    path = topo.tmpdir / "throttle-step.rules"
+    path.write_text(f"default allow\nthrottle name=slow op=connect rport={port} rate=256K\n")
+    env = {"LD_PRELOAD": str(helper_bin("clockstep", shared=True)), "CLOCKSTEP_AFTER_MS": "1500",
+           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    i = start_ins(topo, request, ["--policy", path], env)
+    p = topo.popen(topo.world, [PY, EXCHANGE, "server", "--port", port, "--reply", 1 << 20])
+    topo.wait_port(topo.world, port, proc=p)
+    t0 = time.monotonic()
+    out = run_client(i, topo.world4, port, 1)
+    took = time.monotonic() - t0
+    assert out["received"] == 1 << 20, out
+    assert 3.0 <= took < 20, f"1 MiB at 256 KiB/s across a clock step took {took:.2f} s"
 
 
 def test_hits_and_reload(topo, pol):

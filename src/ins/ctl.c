@@ -270,7 +270,8 @@ static json_t *rules_json(const struct policy *p, bool runtime)
 		json_object_set_new(r, "action", json_string(pol_action_name(ri.action)));
 		json_object_set_new(r, "text", json_string(ri.text));
 		json_object_set_new(r, "hits", json_integer((json_int_t)ri.hits));
-		json_object_set_new(r, "expires", ri.expires_ms ? json_real((double)ri.expires_ms / 1000.0) : json_null());
+		json_object_set_new(r, "expires", ri.expires_ms ? json_real((double)ins_wall_ms(ri.expires_ms) / 1000.0)
+							    : json_null());
 		json_object_set_new(r, "runtime", json_boolean(runtime));
 		json_array_append_new(a, r);
 	}

@@ -125,7 +125,7 @@ void events_emit(const char *type, json_t *obj)
 	ev = json_object();
 	json_object_set_new(ev, "event", json_string(type));
 	json_object_set_new(ev, "seq", json_integer((json_int_t)++ins.events_seq));
-	json_object_set_new(ev, "time", json_real((double)ins_now_ms() / 1000.0));
+	json_object_set_new(ev, "time", json_real((double)ins_wall_ms(ins_now_ms()) / 1000.0));
 	json_object_update(ev, obj);
 	json_decref(obj);
 	line = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));

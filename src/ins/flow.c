@@ -277,7 +277,7 @@ static json_t *flow_json_common(const struct ins_flow *f, uint64_t now_ms, bool 
 	json_object_set_new(o, "uid", json_string(f->uid));
 	if (f->community_id[0])
 		json_object_set_new(o, "community_id", json_string(f->community_id));
-	json_object_set_new(o, "ts", json_real((double)f->start_ms / 1000.0));
+	json_object_set_new(o, "ts", json_real((double)ins_wall_ms(f->start_ms) / 1000.0));
 	json_object_set_new(o, "duration", json_real((double)(now_ms - f->start_ms) / 1000.0));
 	json_object_set_new(o, "id.orig_h", addr_host(&f->orig));
 	json_object_set_new(o, "id.orig_p", json_integer(ntohs(f->orig.port)));
@@ -346,8 +346,9 @@ static void flow_ipfix(struct ins_flow *f, uint64_t now_ms, uint8_t reason)
 	x.sport = ntohs(f->orig.port);
 	x.dport = ntohs(f->resp.port);
 	x.proto = f->proto;
-	x.start_ms = f->ipfix_ms; /* the start of what this record counts: the flow's, or the last report's end */
-	x.end_ms = now_ms;
+	/* What this record counts: from the flow's start, or the last report's end (wall clock, for collectors). */
+	x.start_ms = ins_wall_ms(f->ipfix_ms);
+	x.end_ms = ins_wall_ms(now_ms);
 	x.bytes = f->orig_bytes - f->x_bytes;
 	x.rbytes = f->resp_bytes - f->x_rbytes;
 	x.ops = f->orig_ops - f->x_ops;

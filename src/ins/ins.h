@@ -300,7 +300,11 @@ extern struct ins ins;
 
 /* main.c */
 int ins_ev_add(struct ins_ev *ev, int fd, uint32_t events, void (*fn)(struct ins_ev *, uint32_t));
+/* Milliseconds on CLOCK_MONOTONIC: every duration, timer and token bucket, so that a step of the wall clock
+ * neither freezes a throttled flow nor ends an idle one early. */
 uint64_t ins_now_ms(void);
+/* A time of ins_now_ms's as wall-clock milliseconds since the epoch, for what people and collectors read. */
+uint64_t ins_wall_ms(uint64_t now_ms);
 void ins_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* client.c */

@@ -30,7 +30,7 @@ struct ipfix_flow {
 	uint8_t src[16], dst[16];   /* originator, responder; network order; 4 bytes used for AF_INET */
 	uint16_t sport, dport;      /* host order */
 	uint8_t proto;
-	uint64_t start_ms, end_ms;  /* CLOCK_REALTIME */
+	uint64_t start_ms, end_ms;  /* wall clock (ins_wall_ms) */
 	uint64_t bytes, rbytes;     /* deltas since this flow's last record: originator's, responder's */
 	uint64_t ops, rops;         /* relay transfers, exported as packetDeltaCount and its reverse */
 	uint8_t end_reason;         /* enum ipfix_end_reason */

@@ -30,8 +30,17 @@ uint64_t ins_now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t ins_wall_ms(uint64_t now_ms)
+{
+	struct timespec w, m;
+
+	clock_gettime(CLOCK_REALTIME, &w);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return now_ms + (uint64_t)((int64_t)(w.tv_sec - m.tv_sec) * 1000 + (w.tv_nsec - m.tv_nsec) / 1000000);
 }
 
 void ins_log(int level, const char *fmt, ...)
