@@ -25,7 +25,12 @@ struct page_epoch {
 	uint8_t *shut;      /* per slot: enum shim_shut bits this process applied */
 };
 
-static struct page_epoch epochs[EPOCHS];
+/* Each epoch number's entry is published by pointer, so a reader takes one pointer and reads a whole entry.  When
+ * the numbers wrap, the entry is filled in the other of two stores: the one a reader may still be using is never
+ * written under it.  page_attach runs under the channel's lock: one writer. */
+static struct page_epoch store[2][EPOCHS];
+static struct page_epoch *_Atomic epochs[EPOCHS];
+static unsigned wraps;
 static _Atomic uint8_t epoch_now;
 
 uint8_t page_epoch(void)
@@ -37,14 +42,18 @@ uint8_t page_attach(const void *base, uint32_t nslots, uint32_t *consumed, uint6
 {
 	/* Epoch 0 is never used, so that a zeroed entry names no page. */
 	uint8_t next = (uint8_t)(page_epoch() + 1) ? (uint8_t)(page_epoch() + 1) : 1;
-	struct page_epoch *p = &epochs[next];
+	struct page_epoch *p;
 
+	if (next == 1 && page_epoch())
+		wraps++;
+	p = &store[wraps & 1][next];
 	p->recs = (const struct mw_sock_rec *)((const char *)base + sizeof(struct mw_page_hdr));
 	p->nslots = nslots;
 	p->consumed = consumed;
 	p->dest = dest;
 	p->shut = shut;
-	/* Readers see the new epoch /after/ its page is complete. */
+	/* Readers see the entry, and then the new epoch, /after/ the entry is complete. */
+	__atomic_store_n(&epochs[next], p, __ATOMIC_RELEASE);
 	__atomic_store_n(&epoch_now, next, __ATOMIC_RELEASE);
 	return next;
 }
@@ -55,9 +64,9 @@ static const struct page_epoch *epoch_of(const struct shim_fd *e, uint32_t *slot
 
 	if (!e->epoch || e->epoch > page_epoch() + 0u)
 		return NULL;
-	p = &epochs[e->epoch];
+	p = __atomic_load_n(&epochs[e->epoch], __ATOMIC_ACQUIRE);
 	*slot = MW_SOCK_SLOT(e->sock_id);
-	if (!p->recs || *slot >= p->nslots)
+	if (!p || !p->recs || *slot >= p->nslots)
 		return NULL;
 	return p;
 }
