@@ -35,7 +35,7 @@ void dgram_post_error(struct ins_sock *s, int err)
 {
 	struct mw_dgram h = { .magic = MW_DGRAM_MAGIC, .flags = MW_DGRAM_ERROR, .error = err };
 
-	group_rec_publish(s, s->state == INS_CONNECTED ? MW_SS_CONNECTED : MW_SS_OPEN, err);
+	group_rec_post_error(s, s->state == INS_CONNECTED ? MW_SS_CONNECTED : MW_SS_OPEN, err);
 	/* If the carrier is full the page still has it: the program's next send or receive reports it. */
 	if (s->state == INS_CONNECTED)
 		send(s->car, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -228,7 +228,7 @@ void dgram_pump(struct ins_sock *s)
 	}
 	dgram_down(s);
 	if (s->bytes_in + s->bytes_out != before)
-		group_rec_publish(s, s->state == INS_CONNECTED ? MW_SS_CONNECTED : MW_SS_OPEN, 0);
+		group_rec_publish(s, s->state == INS_CONNECTED ? MW_SS_CONNECTED : MW_SS_OPEN);
 }
 
 void dgram_car_event(struct ins_ev *ev, uint32_t events)

@@ -151,7 +151,7 @@ int group_alias_add(struct ins_group *g, struct ins_sock *s, uint32_t *id)
 	s->alias[s->nalias].group = g;
 	s->alias[s->nalias].slot = slot;
 	s->nalias++;
-	group_rec_publish(s, MW_SS_OPEN, 0);
+	group_rec_publish(s, MW_SS_OPEN);
 	return 0;
 }
 
@@ -176,6 +176,8 @@ struct ins_sock *group_sock_find(struct ins_group *g, uint32_t id)
 	return s && g->ids[slot] == id && !s->dead ? s : NULL;
 }
 
+enum { REC_KEEP = 0, REC_CLEAR = -1 }; /* rec_write's error, besides a positive errno to post */
+
 static void rec_write(struct ins_group *g, uint32_t slot, const struct ins_sock *s, uint16_t state, int error)
 {
 	struct mw_sock_rec *r = &g->rec[slot];
@@ -190,7 +192,7 @@ static void rec_write(struct ins_group *g, uint32_t slot, const struct ins_sock 
 	if (error > 0) {
 		r->error = error;
 		r->error_seq = ++g->errseq[slot];
-	} else if (error < 0) {
+	} else if (error == REC_CLEAR) {
 		r->error = 0;
 	}
 	r->local = s->local;
@@ -202,9 +204,25 @@ static void rec_write(struct ins_group *g, uint32_t slot, const struct ins_sock 
 	g->seq[slot] = seq + 2;
 }
 
-void group_rec_publish(struct ins_sock *s, uint16_t state, int error)
+/* error: REC_KEEP, REC_CLEAR, or a positive errno to post. */
+static void rec_write_all(struct ins_sock *s, uint16_t state, int error)
 {
 	rec_write(s->group, s->slot, s, state, error);
 	for (uint32_t i = 0; i < s->nalias; i++)
 		rec_write(s->alias[i].group, s->alias[i].slot, s, state, error);
+}
+
+void group_rec_publish(struct ins_sock *s, uint16_t state)
+{
+	rec_write_all(s, state, REC_KEEP);
+}
+
+void group_rec_post_error(struct ins_sock *s, uint16_t state, int err)
+{
+	rec_write_all(s, state, err > 0 ? err : EIO);
+}
+
+void group_rec_clear_error(struct ins_sock *s, uint16_t state)
+{
+	rec_write_all(s, state, REC_CLEAR);
 }

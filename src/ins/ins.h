@@ -336,8 +336,12 @@ struct ins_sock *group_sock_find(struct ins_group *g, uint32_t id); /* NULL if n
 int group_alias_add(struct ins_group *g, struct ins_sock *s, uint32_t *id);
 /* Free every name s has (its own slot last). */
 void group_names_free(struct ins_sock *s);
-/* Publish s's fields to its record (seqlock).  error: 0 leaves the pending error, >0 posts a new one. */
-void group_rec_publish(struct ins_sock *s, uint16_t state, int error);
+/* Publish s's fields and state to its records (seqlock; its own and its aliases').  The pending error the
+ * program will read next: left as it is, posted anew (err > 0, a new error_seq: reported once more), or
+ * cleared. */
+void group_rec_publish(struct ins_sock *s, uint16_t state);
+void group_rec_post_error(struct ins_sock *s, uint16_t state, int err);
+void group_rec_clear_error(struct ins_sock *s, uint16_t state);
 
 /* sock.c */
 /* A new socket in group g over real and car, with a slot and an id; NULL when the group is full. */

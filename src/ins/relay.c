@@ -281,7 +281,7 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 				if (!up) {
 					/* Say it is a real EOF /before/ the program can see it (see MW_REC_EOF). */
 					s->rec_flags |= MW_REC_EOF;
-					group_rec_publish(s, MW_SS_CONNECTED, 0);
+					group_rec_publish(s, MW_SS_CONNECTED);
 				}
 				shutdown(dst, SHUT_WR);
 				d->shut = true;
@@ -401,11 +401,11 @@ void relay_fail(struct ins_sock *s, int err)
 		s->waiter = NULL;
 		s->state = INS_OPEN;
 		memset(&s->peer, 0, sizeof(s->peer));
-		group_rec_publish(s, MW_SS_OPEN, -1);
+		group_rec_clear_error(s, MW_SS_OPEN);
 		return;
 	}
 	/* Post the error /before/ the carrier goes: the shim reads the page when it sees the carrier fail. */
-	group_rec_publish(s, MW_SS_CLOSED, err);
+	group_rec_post_error(s, MW_SS_CLOSED, err);
 	/* Bytes that arrived before the failure are the program's to read, as on a kernel socket. */
 	if (s->down.len && !s->down.discard)
 		send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -441,7 +441,7 @@ void relay_connected(struct ins_sock *s)
 	if (!s->local.port && getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
 		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
 	flow_established(s);
-	group_rec_publish(s, MW_SS_CONNECTED, -1);
+	group_rec_clear_error(s, MW_SS_CONNECTED);
 	if (s->waiter) {
 		struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->waiter_req,
 				    .sock_id = s->id, .ret = 0 };
@@ -538,7 +538,7 @@ static void listener_pump(struct ins_sock *s)
 			close(sv[0]);
 			continue;
 		}
-		group_rec_publish(c, MW_SS_CONNECTED, -1);
+		group_rec_clear_error(c, MW_SS_CONNECTED);
 		s->held = c;
 		s->held_fd = sv[0];
 		memset(&s->held_msg, 0, sizeof(s->held_msg));
@@ -630,7 +630,7 @@ static void pump(struct ins_sock *s)
 		down = PUMP_MORE;
 	}
 	if (s->bytes_in + s->bytes_out != before)
-		group_rec_publish(s, MW_SS_CONNECTED, 0);
+		group_rec_publish(s, MW_SS_CONNECTED);
 	if (s->car_hup && s->up.shut) {
 		/* Both ways ended in order (or the program shut both itself, and the hang-up is that, not a close):
 		 * the program may still hold the fd and ask about it. */
@@ -676,7 +676,7 @@ bool relay_up_empty(struct ins_sock *s)
 void relay_count_up(struct ins_sock *s, size_t n)
 {
 	account(s, true, n);
-	group_rec_publish(s, MW_SS_CONNECTED, 0);
+	group_rec_publish(s, MW_SS_CONNECTED);
 }
 
 void relay_car_event(struct ins_ev *ev, uint32_t events)

@@ -132,7 +132,7 @@ void sock_zombies_tick(void)
 		if (s->peered && !s->dead && !sock_has_peer(s)) {
 			s->peered = false;
 			ins.npeered--;
-			group_rec_publish(s, MW_SS_CLOSED, 0);
+			group_rec_publish(s, MW_SS_CLOSED);
 		}
 	}
 }
@@ -154,7 +154,7 @@ void sock_make_zombie(struct ins_sock *s)
 	idle_sock_gone(s); /* a hang-up queued for idle time is over */
 	s->peered = sock_has_peer(s);
 	ins.npeered += s->peered;
-	group_rec_publish(s, s->peered ? MW_SS_CONNECTED : MW_SS_CLOSED, 0);
+	group_rec_publish(s, s->peered ? MW_SS_CONNECTED : MW_SS_CLOSED);
 	list_add_tail(&ins.zombies, &s->zlink);
 	if (++ins.nzombies > MAX_ZOMBIES)
 		sock_free_deferred(container_of(ins.zombies.next, struct ins_sock, zlink));
@@ -220,7 +220,7 @@ static void sock_destroy(struct ins_sock *s)
 		s->owner->nsocks--;
 	/* The record outlives the socket, marked closed, until its slot is reused: a program that still holds
 	 * the carrier can go on asking getsockname/getpeername. */
-	group_rec_publish(s, MW_SS_CLOSED, 0);
+	group_rec_publish(s, MW_SS_CLOSED);
 	if (s->held) {
 		close(s->held_fd);
 		sock_destroy(s->held);
@@ -341,7 +341,7 @@ static int cmd_socket(struct ins_call *k)
 		sock_free_deferred(s);
 		return err;
 	}
-	group_rec_publish(s, MW_SS_OPEN, -1);
+	group_rec_clear_error(s, MW_SS_OPEN);
 	k->r->sock_id = s->id;
 	ins_log(2, "pid %d: socket %#x", (int)c->pid, s->id);
 	return 0;
@@ -367,7 +367,7 @@ static int cmd_bind(struct ins_call *k)
 		return -errno;
 	s->bound = true;
 	sock_update_local(s);
-	group_rec_publish(s, sock_page_state(s), 0);
+	group_rec_publish(s, sock_page_state(s));
 	return 0;
 }
 
@@ -413,7 +413,7 @@ static int cmd_listen(struct ins_call *k)
 	s->state = INS_LISTENING;
 	ins.listen_gen++;
 	sock_update_local(s);
-	group_rec_publish(s, MW_SS_LISTENING, 0);
+	group_rec_publish(s, MW_SS_LISTENING);
 	ins_log(2, "socket %#x listening", s->id);
 	relay_pump(s);
 	return 0;
@@ -447,7 +447,7 @@ static int cmd_connect_dgram(struct ins_sock *s, const struct mw_req *q)
 	s->peer = *a;
 	s->state = a->family ? INS_CONNECTED : INS_OPEN;
 	sock_update_local(s);
-	group_rec_publish(s, a->family ? MW_SS_CONNECTED : MW_SS_OPEN, -1);
+	group_rec_clear_error(s, a->family ? MW_SS_CONNECTED : MW_SS_OPEN);
 	return 0;
 }
 
@@ -458,7 +458,7 @@ static int connect_refused(struct ins_sock *s, const struct mw_req *q, int err)
 {
 	memset(&s->peer, 0, sizeof(s->peer));
 	if (q->flags & MW_REQ_NOREPLY)
-		group_rec_publish(s, MW_SS_OPEN, -err);
+		group_rec_post_error(s, MW_SS_OPEN, -err);
 	relay_connect_undo_fill(s);
 	return err;
 }
@@ -527,7 +527,7 @@ static int cmd_connect(struct ins_call *k)
 	}
 	if (err == -EINPROGRESS) {
 		s->state = INS_CONNECTING;
-		group_rec_publish(s, MW_SS_CONNECTING, -1);
+		group_rec_clear_error(s, MW_SS_CONNECTING);
 		if (!nonblock) {
 			s->waiter = k->c;
 			s->waiter_req = q->req_id;
@@ -583,7 +583,7 @@ static int cmd_shutdown(struct ins_call *k)
 		/* A listener shut for reading stops accepting: the program's blocked accept wakes to EINVAL.  The
 		 * record says so /before/ the carrier wakes it: a hang-up with the record still listening means
 		 * a dead INS to the shim (relisten.c). */
-		group_rec_publish(s, MW_SS_CLOSED, 0);
+		group_rec_publish(s, MW_SS_CLOSED);
 		shutdown(s->car, SHUT_RDWR);
 		return shutdown(s->real, SHUT_RD) < 0 ? -errno : 0;
 	}
@@ -698,7 +698,7 @@ static int cmd_dgram_check(struct ins_call *k)
 		if (bind(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
 			return -errno;
 		sock_update_local(s);
-		group_rec_publish(s, sock_page_state(s), 0);
+		group_rec_publish(s, sock_page_state(s));
 	}
 	len = mw_addr_to_sockaddr(&q->u.addr, &ss);
 	if (len < 0)
