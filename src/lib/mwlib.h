@@ -1,7 +1,8 @@
 /*
  * mwlib: the few helpers that more than one mwcomms program needs: address conversion between struct
  * sockaddr and the protocol's struct mw_addr, descriptor passing, and the registry's location.
- * All functions return 0 (or a count) on success and a negative errno on failure, and leave errno alone.
+ * All functions return 0 (or a count) on success and a negative errno on failure.  errno itself is not
+ * theirs to keep: the system calls inside them may change it either way.
  */
 #ifndef MWLIB_H
 #define MWLIB_H

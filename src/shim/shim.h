@@ -9,7 +9,8 @@
  *   - Paths reachable from close/read/write/send/recv take no lock and allocate nothing (async-signal safety);
  *     urgent data (MSG_OOB) alone takes a round trip.
  *   - mwinsd is hostile: every response and page record is copied once and checked before use.
- *   - Internal functions return 0 or a negative errno; only the exported libc functions set errno.
+ *   - Internal functions return 0 or a negative errno; only the exported libc functions set errno, and the
+ *     halves they hand a whole call to, which say so (dgram.c's, io.c's urgent data), answer as they do.
  */
 #ifndef MW_SHIM_H
 #define MW_SHIM_H
