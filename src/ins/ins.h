@@ -274,8 +274,8 @@ struct ins {
 	uint64_t listen_gen; /* bumped when a socket starts or stops listening: registry.c rewrites the list */
 	uint64_t bytes_in, bytes_out, nsocks;
 	uint32_t nclients;
-	/* Descriptor budget, from RLIMIT_NOFILE (less 64): a client costs two fds, a socket two.  A 32nd of the
-	 * fds go to clients, the rest to sockets.  One group may take all sockets but a reserve (256, or an
+	/* Descriptor budget (main.c), from RLIMIT_NOFILE less 64 and the relay's pipes: a client costs two fds,
+	 * a socket two; there may be a 32nd as many clients as fds, and the rest go to sockets.  One group may take all sockets but a reserve (256, or an
 	 * eighth), one namespace half of the client connections, so that no program can starve the others. */
 	uint32_t max_socks, max_clients;
 	bool quit;

@@ -2,9 +2,11 @@
  * relay.c: moving bytes between each real socket and its carrier, and turning what the network reports
  * (connect results, resets, EOF) into what the program observes on its carrier.
  *
- * Both fds of a connection are registered edge-triggered for input and output, and every event runs one pump
- * over both directions.  A direction stops only on EAGAIN (then an edge will come), on EOF, or when its budget
- * is spent (then the socket goes on the run queue, so one fast connection can't starve the others).
+ * Both fds of a connection are registered edge-triggered, and every event runs one pump over both directions.
+ * A direction stops when its source has nothing (EAGAIN, or a short read: an edge will come), when its
+ * destination is full (it asks for EPOLLOUT there), at EOF, when a throttle has no tokens left (the throttle's
+ * timer pumps it again), or when its budget is spent (then the socket goes on the run queue, so one fast
+ * connection can't starve the others).
  *
  * Memory: bytes go through one shared scratch buffer.  Only a remainder the destination had no room for is
  * kept per connection, so an idle connection costs no buffer at all.

@@ -1,6 +1,6 @@
 /*
  * mwrun.c: run a command with no network of its own.  The command gets a fresh network namespace with only
- * loopback, and the shim preloaded, so its TCP sockets reach the network through an INS and nothing else.
+ * loopback, and the shim preloaded, so its TCP and UDP sockets reach the network through an INS and nothing else.
  * If the namespace can't be made, the command does not run: isolation fails closed.  Run by a user who is
  * not root (or with --userns), the namespaces are made inside a user namespace of their own (userns.c).
  */

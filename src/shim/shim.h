@@ -1,8 +1,9 @@
 /*
  * shim.h: libmwshim's private header.  The shim is preloaded into a protected program.  It turns each
- * AF_INET/AF_INET6 stream socket into a carrier (one end of an AF_UNIX socketpair whose other end mwinsd holds
- * with the real socket), sends the control calls to mwinsd, and leaves data calls to the kernel except where
- * a carrier must add meaning (the real errno for a reset, no AF_UNIX addresses, no SIGPIPE where TCP has none).
+ * AF_INET/AF_INET6 TCP and UDP socket into a carrier (one end of an AF_UNIX socketpair whose other end mwinsd
+ * holds with the real socket), sends the control calls to mwinsd, and leaves data calls to the kernel except
+ * where a carrier must add meaning (the real errno for a reset, no AF_UNIX addresses, no SIGPIPE where TCP has
+ * none, UDP's frames).
  *
  * Rules every file here keeps:
  *   - A call on an fd that is not a carrier costs one table lookup and goes to libc.
