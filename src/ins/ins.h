@@ -298,7 +298,8 @@ struct ins {
 
 extern struct ins ins;
 
-/* main.c */
+/* base.c: what every file uses (main.c runs the loop).  Register fd with the loop: fn(ev, events) runs for
+ * each event.  0 or -errno. */
 int ins_ev_add(struct ins_ev *ev, int fd, uint32_t events, void (*fn)(struct ins_ev *, uint32_t));
 /* Milliseconds on CLOCK_MONOTONIC: every duration, timer and token bucket, so that a step of the wall clock
  * neither freezes a throttled flow nor ends an idle one early. */
