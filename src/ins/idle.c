@@ -27,6 +27,14 @@ static struct {
 } queue[IDLE_QUEUE];
 static unsigned head, len;
 static struct list socks = { &socks, &socks };
+static void (*run_request)(struct ins_client *c, const struct mw_req *q, int fd);
+static void (*run_close)(struct ins_sock *s);
+
+void idle_init(void (*req)(struct ins_client *c, const struct mw_req *q, int fd), void (*closed)(struct ins_sock *s))
+{
+	run_request = req;
+	run_close = closed;
+}
 
 static uint64_t now_ns(void)
 {
@@ -97,7 +105,7 @@ void idle_run(bool idle)
 		if (!idle && t - s->idle_ns < IDLE_MAX_NS)
 			break;
 		list_del(&s->idlel);
-		relay_pump(s);
+		run_close(s);
 		budget--;
 	}
 	while (budget) {
@@ -112,7 +120,7 @@ void idle_run(bool idle)
 		i = head;
 		head = (head + 1) % IDLE_QUEUE;
 		len--;
-		client_exec(queue[i].c, &queue[i].q, -1);
+		run_request(queue[i].c, &queue[i].q, -1);
 		budget--;
 	}
 }

@@ -314,7 +314,10 @@ void client_respond(struct ins_client *c, const struct mw_rsp *r, int fd);
 /* Execute a checked request (fd: the descriptor that came with it, or -1; ours from here) and answer it. */
 void client_exec(struct ins_client *c, const struct mw_req *q, int fd);
 
-/* idle.c: requests that may wait (MW_REQ_IDLE) until the loop has nothing else to do. */
+/* idle.c: requests that may wait (MW_REQ_IDLE) until the loop has nothing else to do.  It runs what waited
+ * with the two functions main.c gives it (client_exec and relay_pump), and knows no other file. */
+void idle_init(void (*run_request)(struct ins_client *c, const struct mw_req *q, int fd),
+	       void (*run_close)(struct ins_sock *s));
 /* Queue q for later; false if the queue is full (then execute it now). */
 bool idle_defer(struct ins_client *c, const struct mw_req *q);
 /* c is going: its queued requests are dropped (nobody is left to answer). */

@@ -282,6 +282,7 @@ int main(int argc, char **argv)
 	list_init(&ins.groups);
 	list_init(&ins.clients);
 	list_init(&ins.runq);
+	idle_init(client_exec, relay_pump);
 	list_init(&ins.zombies);
 	list_init(&ins.flows);
 	list_init(&ins.throttled);
