@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ins.h"
+#include "mwlib.h"
 
 #define THROTTLE_TICK_MS 10
 
@@ -164,7 +165,7 @@ deny:
 		ins.n.denied++;
 	ins_log(1, "pid %d: %s to %s denied by rule %s", p ? (int)p->pid : 0,
 		op == POL_OP_CONNECT ? "connect" : op == POL_OP_ACCEPT ? "accept" : op == POL_OP_SEND ? "send" : "listen",
-		remote && remote->family ? sock_addr_str(remote, (char[64]){ 0 }, 64) : "-", v->rule);
+		remote && remote->family ? mw_addr_str(remote, (char[64]){ 0 }, 64) : "-", v->rule);
 	return -err;
 }
 

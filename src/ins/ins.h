@@ -375,7 +375,6 @@ void sock_make_zombie(struct ins_sock *s);
 void sock_zombies_tick(void); /* once a second: zombies whose connection ended stop naming the peer */
 /* The group has no process left: its finished sockets can have no more questions. */
 void sock_group_orphaned(struct ins_group *g);
-const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len);
 /* Size our end of a stream carrier for bulk transfers to the program. */
 void sock_carrier_tune(int car);
 

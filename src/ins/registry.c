@@ -126,7 +126,7 @@ static void put_listening(void)
 
 			if (s && !s->dead && s->state == INS_LISTENING)
 				off += (size_t)snprintf(buf + off, sizeof(buf) - off, "tcp %s\n",
-							sock_addr_str(&s->local, a, sizeof(a)));
+							mw_addr_str(&s->local, a, sizeof(a)));
 		}
 	}
 	mw_file_write_atomic(ins.dir, "listening_ports", buf, off);

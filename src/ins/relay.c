@@ -391,7 +391,7 @@ void relay_fail(struct ins_sock *s, int err)
 {
 	char a[64];
 
-	ins_log(2, "socket %#x to %s: %s", s->id, sock_addr_str(&s->peer, a, sizeof(a)), strerror(err));
+	ins_log(2, "socket %#x to %s: %s", s->id, mw_addr_str(&s->peer, a, sizeof(a)), strerror(err));
 	flow_failed(s, err);
 	if (s->waiter) {
 		/* A blocking connect: the error is the call's return value, not a pending error, and the socket

@@ -20,18 +20,6 @@
 #include "ins.h"
 #include "mwlib.h"
 
-const char *sock_addr_str(const struct mw_addr *a, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (a->family == AF_INET)
-		inet_ntop(AF_INET, a->addr, ip, sizeof(ip));
-	else if (a->family == AF_INET6)
-		inet_ntop(AF_INET6, a->addr, ip, sizeof(ip));
-	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(a->port));
-	return buf;
-}
-
 static void sock_update_local(struct ins_sock *s)
 {
 	struct sockaddr_storage ss;
@@ -88,8 +76,8 @@ static void sock_report(struct ins_sock *s)
 		return;
 	/* Originator first, as connection logs have it; "sent" is what the program sent. */
 	fprintf(stderr, "mwinsd: %-6s %-8s tcp %s -> %s  sent %llu  received %llu  %llu ms\n",
-		s->dead ? "closed" : "open", s->creator ? "outbound" : "inbound", sock_addr_str(orig, o, sizeof(o)),
-		sock_addr_str(resp, r, sizeof(r)), (unsigned long long)s->bytes_out,
+		s->dead ? "closed" : "open", s->creator ? "outbound" : "inbound", mw_addr_str(orig, o, sizeof(o)),
+		mw_addr_str(resp, r, sizeof(r)), (unsigned long long)s->bytes_out,
 		(unsigned long long)s->bytes_in, (unsigned long long)(ins_now_ms() - s->t_start_ms));
 }
 

@@ -1,5 +1,7 @@
 /* addr.c: conversions between struct sockaddr and struct mw_addr, the protocol's one address layout. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -78,4 +80,16 @@ void mw_sockaddr_copy_out(struct sockaddr *addr, socklen_t *addrlen, const struc
 	n = *addrlen < len ? *addrlen : len;
 	memcpy(addr, ss, n);
 	*addrlen = len;
+}
+
+const char *mw_addr_str(const struct mw_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (a->family == AF_INET)
+		inet_ntop(AF_INET, a->addr, ip, sizeof(ip));
+	else if (a->family == AF_INET6)
+		inet_ntop(AF_INET6, a->addr, ip, sizeof(ip));
+	snprintf(buf, len, a->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, ntohs(a->port));
+	return buf;
 }

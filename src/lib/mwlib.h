@@ -25,6 +25,9 @@ int mw_addr_from_sockaddr(struct mw_addr *out, const struct sockaddr *sa, sockle
  * Never reads beyond *in. */
 int mw_addr_to_sockaddr(const struct mw_addr *in, struct sockaddr_storage *ss);
 
+/* "192.0.2.1:80" or "[2001:db8::1]:443" into buf (len bytes); returns buf.  Can't fail. */
+const char *mw_addr_str(const struct mw_addr *a, char *buf, size_t len);
+
 /* Copy sockaddr ss (length len) to a caller's buffer the way the kernel does: truncate to *addrlen and store
  * the full length in *addrlen.  addr may be NULL (then nothing is stored). */
 void mw_sockaddr_copy_out(struct sockaddr *addr, socklen_t *addrlen, const struct sockaddr_storage *ss,
