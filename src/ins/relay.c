@@ -238,6 +238,18 @@ static ssize_t dir_splice_in(struct ins_dir *d, int src, size_t want)
 	return n;
 }
 
+/* If our reads stand at the mark now (they stop there), note where it falls among the program's bytes: after
+ * those passed on (bytes_in) and the `ahead` read but not yet passed on. */
+static void urg_mark(struct ins_sock *s, size_t ahead)
+{
+	int at = 0;
+
+	if (ioctl(s->real, SIOCATMARK, &at) == 0 && at) {
+		s->mark_at = s->bytes_in + ahead;
+		s->mark_known = true;
+	}
+}
+
 /* Urgent data toward the program: the byte must be taken before a read steps over its mark, which drops it
  * (the kernel keeps it only until then).  With SO_OOBINLINE it stays in the stream and this finds nothing. */
 static void urg_take(struct ins_sock *s)
@@ -248,17 +260,8 @@ static void urg_take(struct ins_sock *s)
 		s->oob_byte = b;
 		s->oob_have = true;
 		s->mark_known = false;
-	}
-}
-
-/* A read of n bytes stopped at the mark (reads stop there): the mark follows the program's byte bytes_in + n. */
-static void urg_mark(struct ins_sock *s, size_t n)
-{
-	int at = 0;
-
-	if (ioctl(s->real, SIOCATMARK, &at) == 0 && at) {
-		s->mark_at = s->bytes_in + n;
-		s->mark_known = true;
+		/* Our reads may have reached the mark before its EPOLLPRI came. */
+		urg_mark(s, (s->down.len - s->down.off) + s->down.piped);
 	}
 }
 

@@ -233,7 +233,7 @@ void page_fin_send_wait(const struct shim_fd *e, uint64_t target)
 		if (page_read(e, &rec) < 0 || rec.state != MW_SS_CONNECTED || rec.bytes_out >= target)
 			return;
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > 2000000)
+		if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > 20000000)
 			return; /* mwinsd cannot pass it on yet (the peer's window is full): no answer to wait for */
 		nanosleep(&nap, NULL);
 	}

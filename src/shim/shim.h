@@ -269,7 +269,8 @@ void page_slot_new(const struct shim_fd *e);
 /* A send on a connection whose peer has finished (its FIN reached us) learns of the reset it draws before
  * the next send, as on a kernel socket: page_fin_send_begin says whether this send should wait (the first
  * after the FIN, in this process) and the bytes passed on so far; page_fin_send_wait then waits, at most
- * 2 ms, until mwinsd has passed on n more or failed the socket.  Async-signal safe. */
+ * 20 ms (mwinsd takes microseconds unless the peer's window is full), until mwinsd has passed on n more or
+ * failed the socket.  Async-signal safe. */
 bool page_fin_send_begin(const struct shim_fd *e, uint64_t *sent);
 void page_fin_send_wait(const struct shim_fd *e, uint64_t target);
 /* e's carrier ended (EOF when reading, EPIPE when writing) with no error posted: did mwinsd go away, rather
