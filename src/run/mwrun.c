@@ -267,7 +267,81 @@ static int bindir_init(struct run_cfg *cfg)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for beyond struct run_cfg. */
+struct run_opts {
+	const char *dns, *dns_from;
+	bool no_dns, reg_given;
+};
+
+/* One option into cfg/o: 0, 1 for --help (done), or -1 (said why). */
+static int option(int c, struct run_cfg *cfg, struct run_opts *o)
+{
+	char *end;
+	unsigned long v;
+
+	switch (c) {
+	case 'r':
+		if (optarg[0] != '/') {
+			fprintf(stderr, "mwrun: --registry must be an absolute path\n");
+			return -1;
+		}
+		cfg->registry = optarg;
+		o->reg_given = true;
+		return 0;
+	case 's':
+		cfg->sock = optarg;
+		return 0;
+	case 'E':
+		cfg->embedded = true;
+		return 0;
+	case 'p':
+		cfg->report = true;
+		return 0;
+	case 'D':
+		o->dns = optarg;
+		return 0;
+	case 'N':
+		o->no_dns = true;
+		return 0;
+	case 'U':
+		cfg->userns = true;
+		return 0;
+	case 'A':
+		if (optarg[0] != '/' || cfg->nallow_unix == MW_ALLOW_UNIX_MAX) {
+			fprintf(stderr, "mwrun: --allow-unix takes an absolute path, at most %d times\n",
+				MW_ALLOW_UNIX_MAX);
+			return -1;
+		}
+		cfg->allow_unix[cfg->nallow_unix++] = optarg;
+		return 0;
+	case 'G':
+		cfg->deny_unix_dgram = true;
+		return 0;
+	case 'P':
+		cfg->no_new_privs = true;
+		return 0;
+	case 'M':
+		v = strtoul(optarg, &end, 10);
+		if (*end || end == optarg || v == 0 || v > 4294967295UL - 65536) {
+			fprintf(stderr, "mwrun: --map-root-to takes a uid above 0 (ids UID..UID+65535 are used)\n");
+			return -1;
+		}
+		cfg->root_map = (uint32_t)v;
+		return 0;
+	case 'v':
+		cfg->verbose++;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return 1;
+	default:
+		usage(stderr);
+		return -1;
+	}
+}
+
+/* The command line: the command's index in argv, 0 after --help, or -1 (said why). */
+static int parse_options(int argc, char **argv, struct run_cfg *cfg, struct run_opts *o)
 {
 	static const struct option opts[] = {
 		{ "registry", required_argument, NULL, 'r' }, { "sock", required_argument, NULL, 's' },
@@ -279,186 +353,149 @@ int main(int argc, char **argv)
 		{ "map-root-to", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct run_cfg cfg = { .registry = mw_registry_root() };
-	const char *dns = NULL, *dns_from = "--dns", *env_reg = getenv("MWCOMMS_REGISTRY");
-	char host_dns[1024], own_reg[256];
-	bool reg_given = env_reg && env_reg[0] == '/';   /* as mw_registry_root() decides */
-	bool no_dns = false;
-	char sock[512];
-	pid_t ins_pid = -1;
-	int c, status, err;
-	struct sigaction sa = { .sa_handler = forward };
-	int ready[2] = { -1, -1 }, go[2] = { -1, -1 };
-	pid_t fwd = -1;
-
-	if (argc >= 2 && strcmp(argv[1], "--dns-forward") == 0)
-		return dnsfwd_main(argc, argv);
+	int c, r;
 
 	while ((c = getopt_long(argc, argv, "+r:s:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			if (optarg[0] != '/') {
-				fprintf(stderr, "mwrun: --registry must be an absolute path\n");
-				return EXIT_MWRUN;
-			}
-			cfg.registry = optarg;
-			reg_given = true;
-			break;
-		case 's':
-			cfg.sock = optarg;
-			break;
-		case 'E':
-			cfg.embedded = true;
-			break;
-		case 'p':
-			cfg.report = true;
-			break;
-		case 'D':
-			dns = optarg;
-			break;
-		case 'N':
-			no_dns = true;
-			break;
-		case 'U':
-			cfg.userns = true;
-			break;
-		case 'A':
-			if (optarg[0] != '/' || cfg.nallow_unix == MW_ALLOW_UNIX_MAX) {
-				fprintf(stderr, "mwrun: --allow-unix takes an absolute path, at most %d times\n",
-					MW_ALLOW_UNIX_MAX);
-				return EXIT_MWRUN;
-			}
-			cfg.allow_unix[cfg.nallow_unix++] = optarg;
-			break;
-		case 'G':
-			cfg.deny_unix_dgram = true;
-			break;
-		case 'P':
-			cfg.no_new_privs = true;
-			break;
-		case 'M': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || end == optarg || v == 0 || v > 4294967295UL - 65536) {
-				fprintf(stderr, "mwrun: --map-root-to takes a uid above 0 (ids UID..UID+65535 are used)\n");
-				return EXIT_MWRUN;
-			}
-			cfg.root_map = (uint32_t)v;
-			break;
-		}
-		case 'v':
-			cfg.verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_MWRUN;
-		}
+		r = option(c, cfg, o);
+		if (r)
+			return r > 0 ? 0 : -1;
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return EXIT_MWRUN;
+		return -1;
 	}
-	if (!dns && getenv("MWCOMMS_DNS") && getenv("MWCOMMS_DNS")[0]) {
-		dns = getenv("MWCOMMS_DNS");
-		dns_from = "$MWCOMMS_DNS";
+	return optind;
+}
+
+/* The nameservers the command resolves through: --dns, $MWCOMMS_DNS, or by default the host's own, reached
+ * through mwinsd (glibc's resolver makes its sockets inside libc, out of the shim's reach: it needs the
+ * forwarder).  0 or -1 (said why). */
+static int choose_dns(struct run_cfg *cfg, struct run_opts *o, char *host_dns, size_t cap)
+{
+	if (!o->dns && getenv("MWCOMMS_DNS") && getenv("MWCOMMS_DNS")[0]) {
+		o->dns = getenv("MWCOMMS_DNS");
+		o->dns_from = "$MWCOMMS_DNS";
 	}
-	/* By default the command resolves through the host's own nameservers, reached through mwinsd: glibc's
-	 * resolver makes its sockets inside libc, out of the shim's reach, so it needs the forwarder. */
-	if (!dns && !no_dns && dns_host_default(host_dns, sizeof(host_dns)) == 0) {
-		dns = host_dns;
-		dns_from = "/etc/resolv.conf";
+	if (!o->dns && !o->no_dns && dns_host_default(host_dns, cap) == 0) {
+		o->dns = host_dns;
+		o->dns_from = "/etc/resolv.conf";
 	}
-	if (no_dns)
-		dns = NULL;
-	if (dns && dns_parse(&cfg, dns, dns_from) < 0)
-		return EXIT_MWRUN;
-	if (bindir_init(&cfg) < 0) {
+	if (o->no_dns)
+		o->dns = NULL;
+	return o->dns && dns_parse(cfg, o->dns, o->dns_from) < 0 ? -1 : 0;
+}
+
+/* Where mwrun lives, and the mode and registry a user without root gets.  0 or -1 (said why). */
+static int choose_mode(struct run_cfg *cfg, const struct run_opts *o, char *own_reg, size_t cap)
+{
+	if (bindir_init(cfg) < 0) {
 		fprintf(stderr, "mwrun: cannot find where mwrun lives\n");
-		return EXIT_MWRUN;
+		return -1;
 	}
 	/* Without root there is no other way to make the namespaces, and /run/mwcomms is not ours to write. */
 	if (geteuid() != 0) {
-		cfg.userns = true;
-		if (!reg_given && !cfg.sock) {
-			if (userns_registry_default(own_reg, sizeof(own_reg), cfg.verbose) < 0)
-				return EXIT_MWRUN;
-			cfg.registry = own_reg;
-			cfg.own_registry = true;
+		cfg->userns = true;
+		if (!o->reg_given && !cfg->sock) {
+			if (userns_registry_default(own_reg, cap, cfg->verbose) < 0)
+				return -1;
+			cfg->registry = own_reg;
+			cfg->own_registry = true;
 		}
 	}
-	if (cfg.root_map && cfg.userns) {
+	if (cfg->root_map && cfg->userns) {
 		fprintf(stderr, "mwrun: --map-root-to needs root, without --userns (which maps only your own ids)\n");
-		return EXIT_MWRUN;
+		return -1;
 	}
-	if (cfg.sock) {
-		snprintf(sock, sizeof(sock), "%s", cfg.sock);
+	return 0;
+}
+
+/* The INS the command is carried to: the one -s names, a live one in the registry, or one started here
+ * (*ins_pid).  Its socket into sock.  0 or -1 (said why). */
+static int choose_ins(struct run_cfg *cfg, char *sock, size_t cap, pid_t *ins_pid)
+{
+	int err;
+
+	if (cfg->sock) {
+		snprintf(sock, cap, "%s", cfg->sock);
 		err = ins_probe(sock);
 		if (err)
 			fprintf(stderr, "mwrun: the INS at %s does not answer (%s): the command runs with no network\n",
 				sock, strerror(-err));
-	} else if (cfg.embedded || cfg.report || ins_find_live(&cfg, sock, sizeof(sock)) < 0) {
-		err = ins_start_embedded(&cfg, &ins_pid, sock, sizeof(sock));
-		if (err) {
-			fprintf(stderr, "mwrun: no INS is running in %s and none could be started; "
-					"not running the command without one\n", cfg.registry);
-			return EXIT_MWRUN;
-		}
-		cfg.embedded = true;
-		/* mwinsd opens its registry root to 0755 for the shims of other users; this one is ours only.
-		 * (The rendezvous socket in it is 0666: the directory is what keeps other users out.) */
-		if (cfg.own_registry)
-			userns_registry_seal(cfg.registry);
+		return 0;
 	}
+	if (!cfg->embedded && !cfg->report && ins_find_live(cfg, sock, cap) == 0)
+		return 0;
+	if (ins_start_embedded(cfg, ins_pid, sock, cap)) {
+		fprintf(stderr, "mwrun: no INS is running in %s and none could be started; "
+				"not running the command without one\n", cfg->registry);
+		return -1;
+	}
+	cfg->embedded = true;
+	/* mwinsd opens its registry root to 0755 for the shims of other users; this one is ours only.  (The
+	 * rendezvous socket in it is 0666: the directory is what keeps other users out.) */
+	if (cfg->own_registry)
+		userns_registry_seal(cfg->registry);
+	return 0;
+}
+
+/* Once the child's namespaces are ready (it says so on ready), start the DNS forwarder in them and let the
+ * child go on (go).  Returns the forwarder's pid, or -1. */
+static pid_t forwarder_after_ready(struct run_cfg *cfg, const char *sock, int ready, int go)
+{
+	pid_t fwd = -1;
+	ssize_t n;
+	char ch;
+
+	while ((n = read(ready, &ch, 1)) < 0 && errno == EINTR)
+		;
+	close(ready);
+	/* n == 0: the child failed before its namespaces were ready, and said why */
+	if (n == 1)
+		fwd = forwarder_start(cfg, sock, child);
+	if (n == 1 && fwd > 0 && write(go, "g", 1) != 1) {
+		kill(fwd, SIGKILL);
+		waitpid(fwd, NULL, 0);
+		fwd = -1;
+	}
+	close(go);   /* without "g", the child exits with EXIT_MWRUN */
+	return fwd;
+}
+
+/* Run the command contained (contain.c), with the forwarder beside it if it has nameservers; its status. */
+static int run_command(struct run_cfg *cfg, const char *sock, char **cmd)
+{
+	struct sigaction sa = { .sa_handler = forward };
+	int ready[2] = { -1, -1 }, go[2] = { -1, -1 }, status;
+	pid_t fwd = -1;
+
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
-	if (cfg.ndns && (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)) {
+	if (cfg->ndns && (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)) {
 		fprintf(stderr, "mwrun: pipe: %s\n", strerror(errno));
-		if (ins_pid > 0)
-			ins_stop_embedded(ins_pid);
-		return EXIT_MWRUN;
+		return -1;
 	}
 	child = fork();
 	if (child < 0) {
 		fprintf(stderr, "mwrun: fork: %s\n", strerror(errno));
-		if (ins_pid > 0)
-			ins_stop_embedded(ins_pid);
-		return EXIT_MWRUN;
+		return -1;
 	}
 	if (child == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
-		if (cfg.ndns) {
+		if (cfg->ndns) {
 			close(ready[0]);
 			close(go[1]);
 		}
-		child_exec(&cfg, sock, argv + optind, cfg.ndns ? ready[1] : -1, cfg.ndns ? go[0] : -1);
+		child_exec(cfg, sock, cmd, cfg->ndns ? ready[1] : -1, cfg->ndns ? go[0] : -1);
 	}
-	if (cfg.ndns) {
-		char ch;
-		ssize_t n;
-
+	if (cfg->ndns) {
 		close(ready[1]);
 		close(go[0]);
-		while ((n = read(ready[0], &ch, 1)) < 0 && errno == EINTR)
-			;
-		close(ready[0]);
-		/* n == 0: the child failed before its namespaces were ready, and said why */
-		if (n == 1)
-			fwd = forwarder_start(&cfg, sock, child);
-		if (n == 1 && fwd > 0 && write(go[1], "g", 1) != 1) {
-			kill(fwd, SIGKILL);
-			waitpid(fwd, NULL, 0);
-			fwd = -1;
-		}
-		close(go[1]);   /* without "g", the child exits with EXIT_MWRUN */
+		fwd = forwarder_after_ready(cfg, sock, ready[0], go[1]);
 	}
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
@@ -467,8 +504,32 @@ int main(int argc, char **argv)
 		while (waitpid(fwd, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct run_cfg cfg = { .registry = mw_registry_root() };
+	const char *env_reg = getenv("MWCOMMS_REGISTRY");
+	struct run_opts o = { .dns_from = "--dns", .reg_given = env_reg && env_reg[0] == '/' }; /* as mw_registry_root */
+	char host_dns[1024], own_reg[256], sock[512];
+	pid_t ins_pid = -1;
+	int cmd, status;
+
+	if (argc >= 2 && strcmp(argv[1], "--dns-forward") == 0)
+		return dnsfwd_main(argc, argv);
+	cmd = parse_options(argc, argv, &cfg, &o);
+	if (cmd <= 0)
+		return cmd == 0 ? 0 : EXIT_MWRUN;
+	if (choose_dns(&cfg, &o, host_dns, sizeof(host_dns)) < 0 ||
+	    choose_mode(&cfg, &o, own_reg, sizeof(own_reg)) < 0 ||
+	    choose_ins(&cfg, sock, sizeof(sock), &ins_pid) < 0)
+		return EXIT_MWRUN;
+	status = run_command(&cfg, sock, argv + cmd);
 	if (ins_pid > 0)
 		ins_stop_embedded(ins_pid);
+	if (status < 0)
+		return EXIT_MWRUN;
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
