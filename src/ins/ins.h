@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -350,6 +351,10 @@ void group_rec_clear_error(struct ins_sock *s, uint16_t state);
 /* sock.c */
 /* A new socket in group g over real and car, with a slot and an id; NULL when the group is full. */
 struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car);
+/* A connection listener l accepted (fd, from peer): its socket, CONNECTED, with the listener's options and
+ * program, and its carrier's program end in *prog; NULL if the group is at its limit or a call failed (fd
+ * closed).  Policy is the caller's (enforce_accept). */
+struct ins_sock *sock_accepted(struct ins_sock *l, int fd, const struct sockaddr *peer, socklen_t len, int *prog);
 /* A request being run: sock_dispatch fills it in, and one handler of sock.c's table does the work. */
 struct ins_call {
 	struct ins_client *c;

@@ -479,8 +479,7 @@ static void listener_pump(struct ins_sock *s)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		struct ins_sock *c;
-		struct stat st;
-		int fd, sv[2];
+		int fd, prog;
 
 		if (s->held) {
 			ssize_t n = mw_send_fd(s->car, &s->held_msg, sizeof(s->held_msg), s->held_fd,
@@ -508,44 +507,21 @@ static void listener_pump(struct ins_sock *s)
 			ins_log(0, "accept on socket %#x: %s", s->id, strerror(errno));
 			return;
 		}
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-			close(fd);
-			return;
-		}
-		sock_carrier_tune(sv[1]);
-		c = sock_new(s->group, s->domain, fd, sv[1]);
-		if (c && (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || fstat(sv[0], &st) < 0)) {
-			sock_free_deferred(c); /* closes fd and sv[1] */
-			close(sv[0]);
+		c = sock_accepted(s, fd, (struct sockaddr *)&ss, len, &prog);
+		if (!c)
 			continue;
-		}
-		if (!c) {
-			/* The group is at its socket limit: refuse the connection rather than queue it. */
-			close(fd);
-			close(sv[0]);
-			close(sv[1]);
-			continue;
-		}
-		c->prog_ino = st.st_ino;
-		c->state = INS_CONNECTED;
-		c->linger_set = s->linger_set; /* an accepted socket inherits the listener's options */
-		c->proc = proc_ref(s->proc);
-		mw_addr_from_sockaddr(&c->peer, (struct sockaddr *)&ss, len);
-		len = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-			mw_addr_from_sockaddr(&c->local, (struct sockaddr *)&ss, len);
 		if (enforce_accept(c) < 0) {
 			/* Refused: the peer gets a reset, and the program never sees the connection. */
 			struct linger lg = { 1, 0 };
 
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			sock_free_deferred(c);
-			close(sv[0]);
+			close(prog);
 			continue;
 		}
 		group_rec_clear_error(c, MW_SS_CONNECTED);
 		s->held = c;
-		s->held_fd = sv[0];
+		s->held_fd = prog;
 		memset(&s->held_msg, 0, sizeof(s->held_msg));
 		s->held_msg.version = MW_PROTO_VERSION;
 		s->held_msg.sock_id = c->id;

@@ -267,6 +267,43 @@ void sock_carrier_tune(int car)
 	setsockopt(car, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 }
 
+struct ins_sock *sock_accepted(struct ins_sock *l, int fd, const struct sockaddr *peer, socklen_t len, int *prog)
+{
+	struct sockaddr_storage ss;
+	struct ins_sock *c;
+	struct stat st;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		close(fd);
+		return NULL;
+	}
+	sock_carrier_tune(sv[1]);
+	c = sock_new(l->group, l->domain, fd, sv[1]);
+	if (!c) {
+		/* The group is at its socket limit: refuse the connection rather than queue it. */
+		close(fd);
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || fstat(sv[0], &st) < 0) {
+		sock_free_deferred(c); /* closes fd and sv[1] */
+		close(sv[0]);
+		return NULL;
+	}
+	c->prog_ino = st.st_ino;
+	c->state = INS_CONNECTED;
+	c->linger_set = l->linger_set; /* an accepted socket inherits the listener's options */
+	c->proc = proc_ref(l->proc);
+	mw_addr_from_sockaddr(&c->peer, peer, len);
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		mw_addr_from_sockaddr(&c->local, (struct sockaddr *)&ss, len);
+	*prog = sv[0];
+	return c;
+}
+
 /* A new carrier pair: *ours non-blocking, *prog for the program; records the program end's inode. */
 static int carrier_pair(struct ins_sock *s, int type, int *ours, int *prog)
 {
