@@ -309,9 +309,15 @@ uint64_t ins_now_ms(void);
 uint64_t ins_wall_ms(uint64_t now_ms);
 void ins_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* respond.c: a client's answers, in order; a client that does not read them is dropped. */
+void client_respond(struct ins_client *c, const struct mw_rsp *r, int fd);
+/* c's socket has room: send what is queued (and stop asking for EPOLLOUT once it is all out). */
+void client_writable(struct ins_client *c);
+/* Stop serving c (why goes to the log); it is freed at the end of the loop's turn (client_reap). */
+void client_kill(struct ins_client *c, const char *why);
+
 /* client.c */
 int client_listen_init(void);
-void client_respond(struct ins_client *c, const struct mw_rsp *r, int fd);
 /* Execute a checked request (fd: the descriptor that came with it, or -1; ours from here) and answer it. */
 void client_exec(struct ins_client *c, const struct mw_req *q, int fd);
 
