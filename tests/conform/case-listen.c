@@ -101,28 +101,48 @@ static void listen_dup(int family)
 CASE(listen_dup_4) { listen_dup(AF_INET); }
 CASE(listen_dup_6) { listen_dup(AF_INET6); }
 
+/* The child's side: wait for the parent's go. */
+static void await_go(int fd)
+{
+	char go;
+	if (!(wait_events(fd, POLLIN, 3000) & POLLIN) || read(fd, &go, 1) != 1)
+		setup_fail("no go");
+}
+
+/* The parent's side: listen on s, let the child go on (not noted: the child may be noting already), wait for it. */
+static void listen_then_go(int s, int fd, pid_t pid)
+{
+	expect_res("listen", res(listen(s, 8)), 0);
+	if (write(fd, "g", 1) != 1)
+		setup_fail("go: %s", errno_name(errno));
+	child_status_note("child", pid);
+}
+
+/* A socketpair to a forked child; the parent gets the child's pid, the child 0. */
+static pid_t fork_with_pair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		setup_fail("socketpair: %s", errno_name(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		setup_fail("fork: %s", errno_name(errno));
+	close(pid ? sv[1] : sv[0]);
+	return pid;
+}
+
 /* A child inherits the socket before the parent listens; it waits for the go, then accepts on its copy. */
 CASE(listen_after_fork_4)
 {
 	uint16_t port;
 	int s = bound_socket(AF_INET, &port);
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		setup_fail("socketpair: %s", errno_name(errno));
-	pid_t pid = fork();
+	pid_t pid = fork_with_pair(sv);
 	if (pid == 0) {
-		char go;
-		close(sv[0]);
-		if (!(wait_events(sv[1], POLLIN, 3000) & POLLIN) || read(sv[1], &go, 1) != 1)
-			setup_fail("no go");
+		await_go(sv[1]);
 		listener_probe("c_", s, AF_INET, port);
 		_exit(0);
 	}
-	close(sv[1]);
-	expect_res("listen", res(listen(s, 8)), 0);
-	if (write(sv[0], "g", 1) != 1) /* not noted: the child may be noting already */
-		setup_fail("go: %s", errno_name(errno));
-	child_status_note("child", pid);
+	listen_then_go(s, sv[0], pid);
 	listener_probe("p_", s, AF_INET, port);
 	close(sv[0]);
 	close(s);
@@ -134,28 +154,19 @@ CASE(listen_after_scm_rights_4)
 	uint16_t port;
 	int s = bound_socket(AF_INET, &port);
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		setup_fail("socketpair: %s", errno_name(errno));
-	pid_t pid = fork();
+	pid_t pid = fork_with_pair(sv);
 	if (pid == 0) {
 		int fds[3] = { -1, -1, -1 };
-		char go;
-		close(sv[0]);
 		close(s);
 		long n = recv_fds(sv[1], fds);
 		if (n != 1)
 			setup_fail("SCM_RIGHTS: %s", res_str(n));
-		if (!(wait_events(sv[1], POLLIN, 3000) & POLLIN) || read(sv[1], &go, 1) != 1)
-			setup_fail("no go");
+		await_go(sv[1]);
 		listener_probe("c_", fds[0], AF_INET, port);
 		_exit(0);
 	}
-	close(sv[1]);
 	expect_res("sent", send_fds(sv[0], &s, 1), 3);
-	expect_res("listen", res(listen(s, 8)), 0);
-	if (write(sv[0], "g", 1) != 1) /* not noted: the child may be noting already */
-		setup_fail("go: %s", errno_name(errno));
-	child_status_note("child", pid);
+	listen_then_go(s, sv[0], pid);
 	close(sv[0]);
 	close(s);
 }
