@@ -40,6 +40,9 @@ enum pump_result {
 	PUMP_DONE,    /* EOF passed on */
 	PUMP_ERR_SRC, /* errno in *err */
 	PUMP_ERR_DST,
+	/* inside dir_pump only: */
+	PUMP_NEXT,    /* a step moved bytes: go round again */
+	PUMP_COPY,    /* bulk gave way: copy this round */
 };
 
 #define RELAY_CHUNK (256 * 1024)
@@ -265,121 +268,141 @@ static void urg_take(struct ins_sock *s)
 	}
 }
 
+/* The source said EOF and everything before it is out: pass the FIN on (or, for a program that closed with
+ * SO_LINGER {1, 0}, nothing: its close resets). */
+static int dir_end(struct ins_sock *s, struct ins_dir *d, int dst, bool up)
+{
+	pipe_put(d);
+	if (!d->shut && up && s->car_hup && sock_linger_zero(s)) {
+		d->shut = true;
+		return PUMP_DONE;
+	}
+	if (!d->shut) {
+		if (!up) {
+			/* Say it is a real EOF /before/ the program can see it (see MW_REC_EOF). */
+			s->rec_flags |= MW_REC_EOF;
+			group_rec_publish(s, MW_SS_CONNECTED);
+		}
+		shutdown(dst, SHUT_WR);
+		d->shut = true;
+		flow_fin(s, up);
+	}
+	return PUMP_DONE;
+}
+
+/* Bulk toward the program: splice up to want bytes into the direction's pipe. */
+static int dir_splice_step(struct ins_sock *s, struct ins_dir *d, int src, size_t want, bool up, int *err)
+{
+	ssize_t n = dir_splice_in(d, src, want);
+
+	if (n == -ENOMEM || n == 0) {
+		/* No pipe to be had; or an end, or an urgent mark with a FIN queued behind it (splice from TCP
+		 * stops at the mark, where recv steps over it): the copy tells which. */
+		d->bulk = false;
+		return PUMP_COPY;
+	}
+	if (n == -EAGAIN) {
+		/* Nothing, or stopped at an urgent mark: that mark's EPOLLPRI is on its way (urg). */
+		d->ready = false;
+		return PUMP_BLOCKED;
+	}
+	if (n < 0) {
+		*err = (int)-n;
+		return PUMP_ERR_SRC;
+	}
+	/* A short splice may only mean the pipe was full: the source stays ready. */
+	enforce_used(s, up, (size_t)n);
+	return PUMP_NEXT;
+}
+
+/* What a copy of m of n bytes read (want asked for) could not send waits in the direction's buffer. */
+static int dir_keep(struct ins_sock *s, struct ins_dir *d, ssize_t n, ssize_t m, size_t want, bool up, int *err)
+{
+	d->buf = malloc((size_t)(n - m));
+	if (!d->buf) {
+		*err = ENOMEM;
+		return PUMP_ERR_DST;
+	}
+	memcpy(d->buf, scratch + m, (size_t)(n - m));
+	d->len = (uint32_t)(n - m);
+	d->off = 0;
+	relay_want_out(s, up, true);
+	if ((size_t)n < want && !d->rdhup && !d->urg)
+		d->ready = false;
+	return PUMP_BLOCKED;
+}
+
+/* One read of up to want bytes through the scratch buffer, and its send. */
+static int dir_copy_step(struct ins_sock *s, struct ins_dir *d, int src, int dst, size_t want, bool up, int *err)
+{
+	ssize_t n, m;
+
+	if (!up && d->urg && !s->oob_have)
+		urg_take(s);
+	n = recv(src, scratch, want, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN) {
+			d->ready = false;
+			d->urg = false; /* read past any mark: all that came is read */
+			return PUMP_BLOCKED;
+		}
+		*err = errno;
+		return PUMP_ERR_SRC;
+	}
+	enforce_used(s, up, (size_t)n);
+	if (n == 0)
+		d->eof = true;
+	if (n == 0 || d->discard)
+		return PUMP_NEXT;
+	if (!up && d->urg)
+		urg_mark(s, (size_t)n);
+	d->bulk = !up && (size_t)n >= BULK_ENTER && !d->urg;
+	m = send(dst, scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (m < 0 && errno != EAGAIN) {
+		*err = errno;
+		return PUMP_ERR_DST;
+	}
+	m = m < 0 ? 0 : m;
+	account(s, up, (size_t)m);
+	if (m < n)
+		return dir_keep(s, d, n, m, want, up, err);
+	if ((size_t)n < want && !d->rdhup && !d->urg) {
+		/* A stream read that came back short took everything there was; the next byte to arrive brings a
+		 * new edge.  Not reading again to hear EAGAIN halves the calls per message.  Not so once the source
+		 * has reported its end: that FIN came with an edge already seen, and only a read that returns 0
+		 * finds it.  Nor with urgent data: a read stops short at its mark, with bytes behind it whose edge
+		 * has been seen. */
+		d->ready = false;
+		return PUMP_BLOCKED;
+	}
+	return PUMP_NEXT;
+}
+
 static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, bool up, int *err)
 {
 	for (int i = 0; i < RELAY_BUDGET; i++) {
-		ssize_t n, m;
 		int r = dir_flush(s, d, dst, up, err);
+		size_t want;
 
 		if (r != PUMP_DONE)
 			return r;
 		if (d->pipe && !d->bulk)
 			pipe_put(d);
-		if (d->eof) {
-			pipe_put(d);
-			if (!d->shut && up && s->car_hup && sock_linger_zero(s)) {
-				/* Closed with SO_LINGER {1, 0}: no FIN; the close that follows resets. */
-				d->shut = true;
-				return PUMP_DONE;
-			}
-			if (!d->shut) {
-				if (!up) {
-					/* Say it is a real EOF /before/ the program can see it (see MW_REC_EOF). */
-					s->rec_flags |= MW_REC_EOF;
-					group_rec_publish(s, MW_SS_CONNECTED);
-				}
-				shutdown(dst, SHUT_WR);
-				d->shut = true;
-				flow_fin(s, up);
-			}
-			return PUMP_DONE;
-		}
-		size_t want = enforce_allowance(s, up);
-
-		if (!want) {
-			pipe_put(d);
-			return PUMP_BLOCKED; /* the throttle's timer pumps it again */
-		}
-		if (!d->ready) {
+		if (d->eof)
+			return dir_end(s, d, dst, up);
+		want = enforce_allowance(s, up);
+		if (!want || !d->ready) {
+			/* No tokens (the throttle's timer pumps it again), or nothing until the next edge. */
 			pipe_put(d);
 			return PUMP_BLOCKED;
 		}
 		if (want > sizeof(scratch))
 			want = sizeof(scratch);
-		if (d->bulk && !d->discard && !d->urg) {
-			n = dir_splice_in(d, src, want);
-			if (n == -ENOMEM || n == 0) {
-				/* No pipe to be had; or an end, or an urgent mark with a FIN queued behind it (splice
-				 * from TCP stops at the mark, where recv steps over it): the copy below tells which. */
-				d->bulk = false;
-			} else if (n == -EAGAIN) {
-				/* Nothing, or stopped at an urgent mark: that mark's EPOLLPRI is on its way (urg). */
-				d->ready = false;
-				return PUMP_BLOCKED;
-			} else if (n < 0) {
-				*err = (int)-n;
-				return PUMP_ERR_SRC;
-			} else {
-				/* A short splice may only mean the pipe was full: the source stays ready. */
-				enforce_used(s, up, (size_t)n);
-				d->eof = n == 0;
-				continue;
-			}
-		}
-		if (!up && d->urg && !s->oob_have)
-			urg_take(s);
-		n = recv(src, scratch, want, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN) {
-				d->ready = false;
-				d->urg = false; /* read past any mark: all that came is read */
-				return PUMP_BLOCKED;
-			}
-			*err = errno;
-			return PUMP_ERR_SRC;
-		}
-		enforce_used(s, up, (size_t)n);
-		if (n == 0) {
-			d->eof = true;
-			continue;
-		}
-		if (d->discard)
-			continue;
-		if (!up && d->urg)
-			urg_mark(s, (size_t)n);
-		d->bulk = !up && (size_t)n >= BULK_ENTER && !d->urg;
-		m = send(dst, scratch, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (m < 0) {
-			if (errno != EAGAIN) {
-				*err = errno;
-				return PUMP_ERR_DST;
-			}
-			m = 0;
-		}
-		account(s, up, (size_t)m);
-		if (m < n) {
-			d->buf = malloc((size_t)(n - m));
-			if (!d->buf) {
-				*err = ENOMEM;
-				return PUMP_ERR_DST;
-			}
-			memcpy(d->buf, scratch + m, (size_t)(n - m));
-			d->len = (uint32_t)(n - m);
-			d->off = 0;
-			relay_want_out(s, up, true);
-			if ((size_t)n < want && !d->rdhup && !d->urg)
-				d->ready = false;
-			return PUMP_BLOCKED;
-		}
-		if ((size_t)n < want && !d->rdhup && !d->urg) {
-			/* A stream read that came back short took everything there was; the next byte to arrive
-			 * brings a new edge.  Not reading again to hear EAGAIN halves the calls per message.  Not
-			 * so once the source has reported its end: that FIN came with an edge already seen, and
-			 * only a read that returns 0 finds it.  Nor with urgent data: a read stops short at its
-			 * mark, with bytes behind it whose edge has been seen. */
-			d->ready = false;
-			return PUMP_BLOCKED;
-		}
+		r = d->bulk && !d->discard && !d->urg ? dir_splice_step(s, d, src, want, up, err) : PUMP_COPY;
+		if (r == PUMP_COPY)
+			r = dir_copy_step(s, d, src, dst, want, up, err);
+		if (r != PUMP_NEXT)
+			return r;
 	}
 	return PUMP_MORE;
 }
