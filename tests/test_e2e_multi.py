@@ -97,3 +97,17 @@ def test_mwrun_client_to_mwrun_server(topo, ins):
     finally:
         topo.stop(srv)
     san_check(output(srv)[1], "http.server under mwrun")
+
+
+def test_mwrun_passes_over_an_ins_of_another_version(topo, ins):
+    """An INS whose registry entry names another protocol version (an older mwinsd left running through an
+    upgrade) is passed over, with a message that says why; mwrun starts its own and the command runs."""
+    vf = ins.sock_dir / "version"
+    mine = vf.read_text()
+    vf.write_text(f"{int(mine) - 1}\n")
+    try:
+        r = ins.run([PY, "-c", "import socket; socket.socket(); print('ran')"], timeout=30)
+    finally:
+        vf.write_text(mine)
+    assert r.returncode == 0 and r.stdout.strip() == "ran", (r.stdout, r.stderr)
+    assert f"passing over INS {ins.id}: it speaks protocol version {int(mine) - 1}" in r.stderr, r.stderr

@@ -61,7 +61,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MW_PROTO_VERSION 2
+/* 3: a listener keeps its stream carrier (no descriptor comes with MW_CMD_LISTEN), MW_CMD_OOB, MW_CMD_BARRIER.
+ * A shim and an mwinsd of different versions do not talk: mwinsd ends the connection and logs both versions,
+ * and mwrun passes over an INS whose registry entry names another version. */
+#define MW_PROTO_VERSION 3
 
 /* Limits both sides enforce. */
 #define MW_OPT_MAX 512           /* largest socket option value carried (struct tcp_info fits, with room) */

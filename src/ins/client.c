@@ -191,6 +191,10 @@ static void client_read(struct ins_client *c)
 				client_kill(c, "hung up");
 			} else if (!c->group && client_identify(c, &rx[i].cred) < 0) {
 				client_kill(c, "its sender is gone");
+			} else if ((size_t)rx[i].n == sizeof(q[i]) && q[i].version != MW_PROTO_VERSION) {
+				ins_log(0, "client pid %d speaks protocol version %u, this mwinsd %d: the shim and mwinsd "
+					   "must come from one build", (int)c->pid, q[i].version, MW_PROTO_VERSION);
+				client_kill(c, "another protocol version");
 			} else if (req_frame_check(&q[i], (size_t)rx[i].n, rx[i].fd >= 0, rx[i].truncated,
 						   c->group != NULL)) {
 				client_kill(c, "protocol violation");

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mwcomms/proto.h"
 #include "run.h"
 
 int ins_read_line(const char *dir, const char *name, char *buf, size_t len)
@@ -87,7 +88,7 @@ struct live {
 static int live_one(const char *dir, const char *id, void *arg)
 {
 	struct live *l = arg;
-	char pidbuf[32], hb[1300];
+	char pidbuf[32], hb[1300], ver[16] = "";
 	struct stat st;
 	long pid;
 
@@ -98,6 +99,11 @@ static int live_one(const char *dir, const char *id, void *arg)
 	snprintf(hb, sizeof(hb), "%s/heartbeat", dir);
 	if (stat(hb, &st) < 0 || time(NULL) - st.st_mtime > 2)
 		return 0;
+	if (ins_read_line(dir, "version", ver, sizeof(ver)) || strtol(ver, NULL, 10) != MW_PROTO_VERSION) {
+		fprintf(stderr, "mwrun: passing over INS %s: it speaks protocol version %s, this mwrun %d (they "
+				"must come from one build)\n", id, ver[0] ? ver : "?", MW_PROTO_VERSION);
+		return 0;
+	}
 	if (ins_read_line(dir, "sock", l->sock, l->len) || ins_probe(l->sock) < 0)
 		return 0;
 	if (l->cfg->verbose)
