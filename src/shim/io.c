@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -251,31 +252,57 @@ SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 	return sendto(fd, buf, len, flags, NULL, 0);
 }
 
+/* fd's carrier was closed behind the shim's back (by a raw close system call, as a static or Go program makes
+ * it) and the number now names something that is no socket: forget the entry, so that write() and writev()
+ * reach it as themselves.  Only on a path that is already slow or failing: it costs an fstat. */
+static bool entry_stale(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || S_ISSOCK(st.st_mode))
+		return false;
+	fdtab_clear(fd);
+	return true;
+}
+
+/* Whether write() and writev() should look first: a stream never seen connected is answered from the page,
+ * which for a stale entry would be EPIPE and a SIGPIPE. */
+static bool write_checks_first(int fd, const struct shim_fd *e)
+{
+	return e->kind == SHIM_STREAM && !(e->flags & SHIM_F_CONNECTED) && entry_stale(fd);
+}
+
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct shim_fd e;
+	ssize_t n;
 
-	if (fdtab_sock(fd, &e) == SHIM_NONE) {
-		if (!real.write)
-			real_init();
+	if (!real.write)
+		real_init();
+	if (fdtab_sock(fd, &e) == SHIM_NONE || write_checks_first(fd, &e))
 		return real.write(fd, buf, len);
-	}
-	return shim_sendmsg(fd, &e, &m, 0);
+	n = shim_sendmsg(fd, &e, &m, 0);
+	if (n < 0 && errno == ENOTSOCK && entry_stale(fd))
+		return real.write(fd, buf, len);
+	return n;
 }
 
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(iovcnt < 0 ? 0 : iovcnt) };
 	struct shim_fd e;
+	ssize_t n;
 
-	if (fdtab_sock(fd, &e) == SHIM_NONE || iovcnt < 0) {
-		if (!real.writev)
-			real_init();
+	if (!real.writev)
+		real_init();
+	if (fdtab_sock(fd, &e) == SHIM_NONE || iovcnt < 0 || write_checks_first(fd, &e))
 		return real.writev(fd, iov, iovcnt);
-	}
-	return shim_sendmsg(fd, &e, &m, 0);
+	n = shim_sendmsg(fd, &e, &m, 0);
+	if (n < 0 && errno == ENOTSOCK && entry_stale(fd))
+		return real.writev(fd, iov, iovcnt);
+	return n;
 }
 
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -217,6 +218,22 @@ static void number_reused(const char *how)
 CASE(close_syscall_reuse_4) { number_reused("syscall"); }
 CASE(close_range_reuse_4) { number_reused("close_range"); }
 CASE(close_raw_reuse_4) { number_reused("raw"); }
+
+/* A file opened at the number of a socket closed by the raw instruction, connected or never connected: it is
+ * written as a file (not refused as no socket, nor answered EPIPE from the socket's record). */
+CASE(close_raw_file_4)
+{
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? tcp_socket(AF_INET, 0) : peer_connect(AF_INET, PEER_ECHO);
+		expect_res(i ? "close_fresh" : "close_connected", raw_close(fd), 0);
+		int f = open("/dev/null", O_WRONLY);
+		note("same_number=%s", f == fd ? "yes" : "no");
+		expect_res("write", res(write(f, "x", 1)), 1);
+		struct iovec iv = { "y", 1 };
+		expect_res("writev", res(writev(f, &iv, 1)), 1);
+		close(f);
+	}
+}
 
 CASE(fork_inherit_4)
 {

@@ -81,6 +81,7 @@
 	X(close_syscall_reuse_4, 3)                                                                                \
 	X(close_range_reuse_4, 3)                                                                                  \
 	X(close_raw_reuse_4, 3)                                                                                    \
+	X(close_raw_file_4, 3)                                                                                     \
 	X(shutdown_rdwr_then_linger_4, 8)                                                                          \
 	X(fork_inherit_4, 3)                                                                                       \
 	/* case-unix.c */                                                                                          \
