@@ -90,6 +90,117 @@ static int opt_path(char *dst, size_t cap, const char *arg, const char *opt)
 	return 0;
 }
 
+/* An unsigned number of at most max, for opt (said why when not). */
+static int opt_number(const char *arg, unsigned long max, uint32_t *out, const char *opt)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (*end || !*arg || v > max) {
+		fprintf(stderr, "mwinsd: bad %s '%s' (0 to %lu)\n", opt, arg, max);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* The identity options: where the registry is, the instance's id, the fd to say "ready" on. */
+static int opt_identity(int c, const char *arg)
+{
+	uint32_t v;
+
+	switch (c) {
+	case 'r':
+		if (arg[0] != '/' || strlen(arg) >= sizeof(ins.cfg.registry) - 64) {
+			fprintf(stderr, "mwinsd: registry must be an absolute path of reasonable length\n");
+			return -EINVAL;
+		}
+		snprintf(ins.cfg.registry, sizeof(ins.cfg.registry), "%s", arg);
+		return 0;
+	case 'i':
+		if (!arg[0] || strlen(arg) >= sizeof(ins.cfg.id) || strpbrk(arg, "/ \t\n") || arg[0] == '.') {
+			fprintf(stderr, "mwinsd: bad instance id '%s'\n", arg);
+			return -EINVAL;
+		}
+		snprintf(ins.cfg.id, sizeof(ins.cfg.id), "%s", arg);
+		return 0;
+	default: /* 'R' */
+		if (opt_number(arg, 65535, &v, "--ready-fd") < 0)
+			return -EINVAL;
+		ins.cfg.ready_fd = (int)v;
+		return 0;
+	}
+}
+
+/* The telemetry options: the event log, IPFIX, metrics. */
+static int opt_telemetry(int c, const char *arg)
+{
+	switch (c) {
+	case 'E':
+		return opt_path(ins.cfg.event_log, sizeof(ins.cfg.event_log), arg, "--event-log");
+	case 'S':
+		if (pol_parse_rate(arg, &ins.cfg.event_log_size) < 0 || ins.cfg.event_log_size < 4096) {
+			fprintf(stderr, "mwinsd: bad --event-log-size '%s' (at least 4K)\n", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'K':
+		return opt_number(arg, 100, &ins.cfg.event_log_keep, "--event-log-keep");
+	case 'D':
+		return opt_number(arg, 0xffffffffUL, &ins.cfg.ipfix_domain, "--ipfix-domain");
+	case 'N':
+		return opt_number(arg, 0xffffffffUL, &ins.cfg.ipfix_pen, "--ipfix-pen");
+	default: /* 'X', 'M' */
+		if (strlen(arg) >= sizeof(ins.cfg.ipfix) || !strchr(arg, ':')) {
+			fprintf(stderr, "mwinsd: bad address '%s': HOST:PORT\n", arg);
+			return -EINVAL;
+		}
+		strcpy(c == 'X' ? ins.cfg.ipfix : ins.cfg.metrics, arg);
+		return 0;
+	}
+}
+
+/* One option: 0, or -EINVAL (said why). */
+static int option(int c, const char *arg)
+{
+	switch (c) {
+	case 'r':
+	case 'i':
+	case 'R':
+		return opt_identity(c, arg);
+	case 'E':
+	case 'S':
+	case 'K':
+	case 'D':
+	case 'N':
+	case 'X':
+	case 'M':
+		return opt_telemetry(c, arg);
+	case 'P':
+		return opt_path(ins.cfg.policy, sizeof(ins.cfg.policy), arg, "--policy");
+	case 'W':
+		return opt_number(arg, 1000, &ins.cfg.spin_us, "--spin-us");
+	case 'p':
+		ins.cfg.report = true;
+		return 0;
+	case 'u':
+		sandbox_user = arg;
+		return 0;
+	case 'Z':
+		sandbox_no_seccomp = true;
+		return 0;
+	case 'v':
+		ins.cfg.verbose++;
+		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	default:
+		usage(stderr);
+		return -EINVAL;
+	}
+}
+
 static int parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -115,91 +226,9 @@ static int parse_args(int argc, char **argv)
 	ins.cfg.ipfix_domain = 1;
 	ins.cfg.ipfix_pen = IPFIX_PEN_DEFAULT;
 	ins.cfg.spin_us = INS_SPIN_US_DEFAULT;
-	while ((c = getopt_long(argc, argv, "r:i:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			if (optarg[0] != '/' || strlen(optarg) >= sizeof(ins.cfg.registry) - 64) {
-				fprintf(stderr, "mwinsd: registry must be an absolute path of reasonable length\n");
-				return -EINVAL;
-			}
-			snprintf(ins.cfg.registry, sizeof(ins.cfg.registry), "%s", optarg);
-			break;
-		case 'i':
-			if (!optarg[0] || strlen(optarg) >= sizeof(ins.cfg.id) || strpbrk(optarg, "/ \t\n") ||
-			    optarg[0] == '.') {
-				fprintf(stderr, "mwinsd: bad instance id '%s'\n", optarg);
-				return -EINVAL;
-			}
-			snprintf(ins.cfg.id, sizeof(ins.cfg.id), "%s", optarg);
-			break;
-		case 'R': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 0 || v > 65535) {
-				fprintf(stderr, "mwinsd: bad --ready-fd '%s'\n", optarg);
-				return -EINVAL;
-			}
-			ins.cfg.ready_fd = (int)v;
-			break;
-		}
-		case 'p':
-			ins.cfg.report = true;
-			break;
-		case 'u':
-			sandbox_user = optarg;
-			break;
-		case 'Z':
-			sandbox_no_seccomp = true;
-			break;
-		case 'P':
-			if (opt_path(ins.cfg.policy, sizeof(ins.cfg.policy), optarg, "--policy") < 0)
-				return -EINVAL;
-			break;
-		case 'E':
-			if (opt_path(ins.cfg.event_log, sizeof(ins.cfg.event_log), optarg, "--event-log") < 0)
-				return -EINVAL;
-			break;
-		case 'S':
-			if (pol_parse_rate(optarg, &ins.cfg.event_log_size) < 0 || ins.cfg.event_log_size < 4096) {
-				fprintf(stderr, "mwinsd: bad --event-log-size '%s' (at least 4K)\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'K':
-		case 'D':
-		case 'N':
-		case 'W': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || !*optarg || v > (c == 'K' ? 100UL : c == 'W' ? 1000UL : 0xffffffffUL)) {
-				fprintf(stderr, "mwinsd: bad number '%s'%s\n", optarg, c == 'W' ? " (0 to 1000)" : "");
-				return -EINVAL;
-			}
-			*(c == 'K' ? &ins.cfg.event_log_keep : c == 'D' ? &ins.cfg.ipfix_domain :
-			  c == 'N' ? &ins.cfg.ipfix_pen : &ins.cfg.spin_us) = (uint32_t)v;
-			break;
-		}
-		case 'X':
-		case 'M':
-			if (strlen(optarg) >= sizeof(ins.cfg.ipfix) || !strchr(optarg, ':')) {
-				fprintf(stderr, "mwinsd: bad address '%s': HOST:PORT\n", optarg);
-				return -EINVAL;
-			}
-			strcpy(c == 'X' ? ins.cfg.ipfix : ins.cfg.metrics, optarg);
-			break;
-		case 'v':
-			ins.cfg.verbose++;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
+	while ((c = getopt_long(argc, argv, "r:i:vh", opts, NULL)) != -1)
+		if (option(c, optarg) < 0)
 			return -EINVAL;
-		}
-	}
 	if (optind != argc) {
 		usage(stderr);
 		return -EINVAL;
