@@ -34,22 +34,15 @@ static int bound_socket(int family, uint16_t *port)
 	return fd;
 }
 
-static int int_opt(int fd, int opt)
-{
-	int v = -1;
-	socklen_t l = sizeof(v);
-	return getsockopt(fd, SOL_SOCKET, opt, &v, &l) < 0 ? -errno : v;
-}
-
 /* What any copy of a listener shows: the listener's options and address, no data calls, nothing pending; then one
  * connection from the peer, accepted on this copy. */
 static void listener_probe(const char *p, int fd, int family, uint16_t port)
 {
 	char k[48];
-	int v = int_opt(fd, SO_ACCEPTCONN);
-	note("%sacceptconn=%d", p, v);
+	long v = sockopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN);
+	note("%sacceptconn=%ld", p, v);
 	expect(v == 1, "%sSO_ACCEPTCONN: want 1", p);
-	v = int_opt(fd, SO_DOMAIN);
+	v = sockopt_int(fd, SOL_SOCKET, SO_DOMAIN);
 	note("%sdomain=%s", p, v == AF_INET ? "inet" : v == AF_INET6 ? "inet6" : v == AF_UNIX ? "unix" : "other");
 	expect(v == family, "%sSO_DOMAIN: want the socket's family", p);
 	struct sockaddr_storage ss;
