@@ -268,7 +268,7 @@ struct ins {
 	char dir[512];      /* registry directory of this instance */
 	char sockpath[512];
 	struct list groups, clients, runq, zombies;
-	uint32_t nzombies, npeered; /* npeered: zombies that still name a peer */
+	uint32_t nzombies;
 	struct ins_sock **dead_socks;
 	uint32_t ndead, dead_cap;
 	uint64_t heartbeat;

@@ -112,14 +112,11 @@ static bool sock_has_peer(const struct ins_sock *s)
 /* Once a second: a zombie whose connection has since ended no longer names its peer. */
 void sock_zombies_tick(void)
 {
-	if (!ins.npeered)
-		return;
 	for (struct list *l = ins.zombies.next; l != &ins.zombies; l = l->next) {
 		struct ins_sock *s = container_of(l, struct ins_sock, zlink);
 
 		if (s->peered && !s->dead && !sock_has_peer(s)) {
 			s->peered = false;
-			ins.npeered--;
 			group_rec_publish(s, MW_SS_CLOSED);
 		}
 	}
@@ -141,7 +138,6 @@ void sock_make_zombie(struct ins_sock *s)
 	s->zombie = true;
 	idle_sock_gone(s); /* a hang-up queued for idle time is over */
 	s->peered = sock_has_peer(s);
-	ins.npeered += s->peered;
 	group_rec_publish(s, s->peered ? MW_SS_CONNECTED : MW_SS_CLOSED);
 	list_add_tail(&ins.zombies, &s->zlink);
 	if (++ins.nzombies > MAX_ZOMBIES)
@@ -219,7 +215,6 @@ static void sock_destroy(struct ins_sock *s)
 	if (s->zombie) {
 		list_del(&s->zlink);
 		ins.nzombies--;
-		ins.npeered -= s->peered;
 	}
 	if (s->real >= 0)
 		close(s->real);
