@@ -412,11 +412,22 @@ void relay_connect_undo_fill(struct ins_sock *s);
 void relay_run_queue(void);
 /* The connection failed on the network side: post err to the program and end it. */
 void relay_fail(struct ins_sock *s, int err);
-/* Free what a direction holds (its remainder, its pipe) when its socket goes. */
-void relay_dir_free(struct ins_dir *d);
+
+/* pipe.c: pipes to splice through, and a direction's holdings */
+#define RELAY_CHUNK (256 * 1024) /* the most the relay moves in one step */
+struct ins_pipe {
+	int r, w;
+};
 /* Pipes for splicing open at once, pooled or holding bytes; each is two fds, which main.c keeps out of the
  * sockets' share.  Beyond it, bulk is copied. */
 #define RELAY_PIPES_MAX 64
+/* A pipe (F_SETPIPE_SZ'd to a relay chunk where the user's quota allows), or NULL when RELAY_PIPES_MAX are out
+ * or none can be made. */
+struct ins_pipe *pipe_get(void);
+/* Give d's pipe back to the pool; one with bytes still in it (the socket is going) is closed with them. */
+void pipe_put(struct ins_dir *d);
+/* Free what a direction holds (its remainder, its pipe) when its socket goes. */
+void dir_free(struct ins_dir *d);
 
 /* wait.c: the loop's wait for events (a short adaptive spin, then epoll_wait).  more_work: something is on
  * the run queue, so only look.  Returns what epoll_wait returns. */

@@ -45,7 +45,6 @@ enum pump_result {
 	PUMP_COPY,    /* bulk gave way: copy this round */
 };
 
-#define RELAY_CHUNK (256 * 1024)
 #define RELAY_BUDGET 16 /* chunks per direction per pump */
 
 static char scratch[RELAY_CHUNK];
@@ -107,72 +106,10 @@ static bool sock_linger_zero(struct ins_sock *s)
  * destination hands those same pages on, so the relay copies nothing and the program's copy and the peer's
  * copy are the only ones, as with a direct socket.  Small messages stay on the copy path: a page per message
  * costs more than copying a few bytes (a unix socket's linear data is copied into a new page to be spliced).
- *
- * A pipe is borrowed from a small pool only while bytes are in it, so an idle connection still holds no
- * buffer and no fds.
+ * The pipes come from pipe.c's pool.
  */
-struct ins_pipe {
-	int r, w;
-};
-
 #define BULK_ENTER (64 * 1024) /* a copy read this large: the next reads splice */
 #define BULK_LEAVE (4 * 1024)  /* a splice this small: back to copying */
-#define PIPE_POOL_MAX 32
-
-static struct ins_pipe *pipe_pool[PIPE_POOL_MAX];
-static unsigned pipe_npool;
-static unsigned pipes_open; /* pooled or lent: at most RELAY_PIPES_MAX */
-
-static struct ins_pipe *pipe_get(void)
-{
-	struct ins_pipe *p;
-	int fds[2];
-
-	if (pipe_npool)
-		return pipe_pool[--pipe_npool];
-	if (pipes_open == RELAY_PIPES_MAX || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
-		return NULL;
-	p = malloc(sizeof(*p));
-	if (!p) {
-		close(fds[0]);
-		close(fds[1]);
-		return NULL;
-	}
-	pipes_open++;
-	p->r = fds[0];
-	p->w = fds[1];
-	/* A chunk's worth of slots: a pipe holds 16 buffers by default, and a splice takes one per page or per
-	 * skb fragment.  Refused (a user over its pipe quota): the default still works, in smaller steps. */
-	fcntl(p->w, F_SETPIPE_SZ, RELAY_CHUNK);
-	return p;
-}
-
-/* Give d's pipe back; one with bytes still in it (the socket is going) is closed, and the bytes with it. */
-static void pipe_put(struct ins_dir *d)
-{
-	struct ins_pipe *p = d->pipe;
-
-	if (!p)
-		return;
-	d->pipe = NULL;
-	if (!d->piped && pipe_npool < PIPE_POOL_MAX) {
-		pipe_pool[pipe_npool++] = p;
-		return;
-	}
-	d->piped = 0;
-	close(p->r);
-	close(p->w);
-	free(p);
-	pipes_open--;
-}
-
-void relay_dir_free(struct ins_dir *d)
-{
-	free(d->buf);
-	d->buf = NULL;
-	d->off = d->len = 0;
-	pipe_put(d);
-}
 
 /* Move what d holds (a copied remainder, or spliced bytes) on to dst.  PUMP_DONE: it all went. */
 static int dir_flush(struct ins_sock *s, struct ins_dir *d, int dst, bool up, int *err)
@@ -439,7 +376,7 @@ void relay_fail(struct ins_sock *s, int err)
 		send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (s->down.piped && !s->down.discard)
 		splice(s->down.pipe->r, NULL, s->car, NULL, s->down.piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	relay_dir_free(&s->down); /* a zombie keeps no buffer or pipe */
+	dir_free(&s->down); /* a zombie keeps no buffer or pipe */
 	/* A connection that was up stays a socket after a reset: the program may still set options on it (nginx
 	 * lifts TCP_CORK on a keepalive connection the client has just reset) or ask TCP_INFO, and the kernel
 	 * would answer.  A failed connect has nothing left to ask about. */

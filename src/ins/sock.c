@@ -222,8 +222,8 @@ static void sock_destroy(struct ins_sock *s)
 		close(s->car);
 	if (s->prog_end >= 0)
 		close(s->prog_end);
-	relay_dir_free(&s->up);
-	relay_dir_free(&s->down);
+	dir_free(&s->up);
+	dir_free(&s->down);
 	group_names_free(s);
 	ins.nsocks--;
 	group_put_if_unused(s->group);
