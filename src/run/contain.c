@@ -127,12 +127,20 @@ static void ins_policy_path(const char *sock, char *buf, size_t len)
 		buf[0] = 0;
 }
 
+/* Whether path is dir or lies under it. */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && (path[n] == 0 || path[n] == '/');
+}
+
 /* In I: a /proc of the new PID namespace, and what mwcomms relies on made read-only.  Returns 0, or -1 with
  * the reason printed. */
 static int mounts_set(const struct run_cfg *cfg, const char *sock)
 {
 	char policy[PATH_MAX];
-	const char *what[] = { cfg->registry, cfg->bindir, "/etc/mwcomms", policy };
+	const char *what[] = { cfg->registry, cfg->bindir, cfg->shimdir, cfg->mwinsd, "/etc/mwcomms", policy };
 	int err = 0;
 
 	ins_policy_path(sock, policy, sizeof(policy));
@@ -142,7 +150,13 @@ static int mounts_set(const struct run_cfg *cfg, const char *sock)
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof(what) / sizeof(what[0]) && !err; i++) {
+		bool done = false;
+
 		if (!what[i] || what[i][0] != '/')
+			continue;
+		for (size_t j = 0; j < i; j++)
+			done |= what[j] && what[j][0] == '/' && path_under(what[i], what[j]);
+		if (done)
 			continue;
 		err = bind_read_only(what[i]);
 		if (err)

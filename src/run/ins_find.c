@@ -120,12 +120,12 @@ int ins_find_live(const struct run_cfg *cfg, char *sock, size_t len)
 
 int ins_start_embedded(const struct run_cfg *cfg, pid_t *pidp, char *sock, size_t len)
 {
-	char exe[600], id[64], fdarg[16], line[16];
+	char exe[sizeof(cfg->mwinsd)], id[64], fdarg[16], line[16];
 	struct pollfd pfd;
 	int p[2], n;
 	pid_t pid, parent;
 
-	snprintf(exe, sizeof(exe), "%s/mwinsd", cfg->bindir);
+	memcpy(exe, cfg->mwinsd, sizeof(exe));
 	snprintf(id, sizeof(id), "embedded-%d", (int)getpid());
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;

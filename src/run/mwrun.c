@@ -91,10 +91,9 @@ static int loopback_up(void)
 /* The shim's environment, for the command and for the DNS forwarder.  Exits on failure (in a child). */
 static void shim_env(const struct run_cfg *cfg, const char *sock)
 {
-	char shim[600], preload[PATH_MAX + 600];
-	const char *old = getenv("LD_PRELOAD");
+	char preload[PATH_MAX + 1100];
+	const char *old = getenv("LD_PRELOAD"), *shim = cfg->shim;
 
-	snprintf(shim, sizeof(shim), "%s/libmwshim.so", cfg->bindir);
 	if (access(shim, R_OK) < 0) {
 		fprintf(stderr, "mwrun: %s: %s\n", shim, strerror(errno));
 		_exit(EXIT_MWRUN);
@@ -248,25 +247,6 @@ static pid_t forwarder_start(const struct run_cfg *cfg, const char *sock, pid_t 
 	return err;
 }
 
-static int bindir_init(struct run_cfg *cfg)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -errno;
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return -EINVAL;
-	*slash = 0;
-	if (strlen(exe) >= sizeof(cfg->bindir))
-		return -ENAMETOOLONG;
-	memcpy(cfg->bindir, exe, strlen(exe) + 1);
-	return 0;
-}
-
 /* What the command line asked for beyond struct run_cfg. */
 struct run_opts {
 	const char *dns, *dns_from;
@@ -388,7 +368,7 @@ static int choose_dns(struct run_cfg *cfg, struct run_opts *o, char *host_dns, s
 /* Where mwrun lives, and the mode and registry a user without root gets.  0 or -1 (said why). */
 static int choose_mode(struct run_cfg *cfg, const struct run_opts *o, char *own_reg, size_t cap)
 {
-	if (bindir_init(cfg) < 0) {
+	if (run_locate(cfg) < 0) {
 		fprintf(stderr, "mwrun: cannot find where mwrun lives\n");
 		return -1;
 	}

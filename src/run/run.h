@@ -21,7 +21,10 @@ struct run_cfg {
 	bool userns;        /* --userns, or not root: the command's namespaces inside a user namespace */
 	bool own_registry;  /* the registry is the user's default one (userns.c), kept mode 0700 */
 	int verbose;
-	char bindir[512];   /* where mwrun lives: mwinsd and libmwshim.so are beside it */
+	char bindir[512];   /* where mwrun lives (locate.c) */
+	char shimdir[1024]; /* the directory of libmwshim.so: bindir in the build tree, LIBDIR/mwcomms installed */
+	char shim[1024];    /* libmwshim.so, preloaded into the command */
+	char mwinsd[1024];  /* the mwinsd an embedded INS runs: beside mwrun in the build tree, SBINDIR installed */
 	int ndns;           /* --dns / $MWCOMMS_DNS: nameservers for the command's resolv.conf (0: the host's) */
 	char dns[MW_DNS_MAX][INET6_ADDRSTRLEN];
 	int nallow_unix;    /* --allow-unix PATH: host AF_UNIX sockets the command may connect to */
@@ -54,6 +57,12 @@ int dns_local_routes(const struct run_cfg *cfg);
 int dnsfwd_listen(const struct run_cfg *cfg, int first_fd);
 /* mwrun --dns-forward FIRST_FD ADDR...: the forwarder itself (runs with the shim preloaded). */
 int dnsfwd_main(int argc, char **argv);
+
+/* locate.c */
+
+/* cfg->bindir, shimdir, shim and mwinsd, from /proc/self/exe: the build tree's layout (all beside mwrun) if
+ * libmwshim.so is beside it, else the installed one.  Nothing is checked to exist.  Returns 0 or -errno. */
+int run_locate(struct run_cfg *cfg);
 
 /* ins_find.c */
 
