@@ -131,7 +131,7 @@ json_t *flow_json(const struct ins_flow *f, uint64_t now_ms)
 	return json_pack("{s:s, s:i}", "uid", f->uid, "proto", (int)f->proto);
 }
 
-void enforce_kill(struct ins_flow *f, const char *why)
+void sock_kill(struct ins_flow *f, const char *why)
 {
 	FUZZ_CHECK(!f->killed);
 	f->killed = true;

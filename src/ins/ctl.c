@@ -125,7 +125,7 @@ static json_t *cmd_kill(const json_t *req)
 		return fail("no flow %s", uid);
 	if (f->killed)
 		return fail("flow %s is already killed", uid);
-	enforce_kill(f, "mwctl");
+	sock_kill(f, "mwctl");
 	return ok();
 }
 
@@ -197,8 +197,8 @@ static json_t *cmd_quarantine(const json_t *req)
 
 		n = l->next;
 		if (f->proc && f->proc->pid == pid && !f->killed) {
-			/* enforce_kill may end (free) f, and with UDP the next flow of its socket too: restart. */
-			enforce_kill(f, "quarantine");
+			/* sock_kill may end (free) f, and with UDP the next flow of its socket too: restart. */
+			sock_kill(f, "quarantine");
 			killed++;
 			n = ins.flows.next;
 		}

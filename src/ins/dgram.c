@@ -35,12 +35,17 @@ void dgram_post_error(struct ins_sock *s, int err)
 {
 	struct mw_dgram h = { .magic = MW_DGRAM_MAGIC, .flags = MW_DGRAM_ERROR, .error = err };
 
-	group_rec_post_error(s, s->state == INS_CONNECTED ? MW_SS_CONNECTED : MW_SS_OPEN, err);
+	sock_event(s, SOCK_EV_ERROR, err);
 	/* If the carrier is full the page still has it: the program's next send or receive reports it. */
 	if (s->state == INS_CONNECTED)
 		send(s->car, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL);
 	else
 		send(s->car, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void dgram_kill(struct ins_sock *s)
+{
+	dgram_post_error(s, ECONNREFUSED);
 }
 
 /* Send one datagram on the real socket.  Returns 0, -EAGAIN (keep it), or another error (reported). */
@@ -92,7 +97,7 @@ static bool dgram_up(struct ins_sock *s)
 			err = dgram_out(s, &s->up_dst, s->up.buf, s->up.len);
 			if (err == -EAGAIN)
 				return false;
-			relay_want_out(s, true, false);
+			sock_want_out(s, true, false);
 			if (err)
 				dgram_post_error(s, -err);
 			free(s->up.buf);
@@ -153,7 +158,7 @@ static bool dgram_up(struct ins_sock *s)
 			memcpy(s->up.buf, data, len);
 			s->up.len = (uint32_t)len;
 			s->up_dst = to;
-			relay_want_out(s, true, true);
+			sock_want_out(s, true, true);
 			return false;
 		}
 		if (err)
@@ -161,8 +166,7 @@ static bool dgram_up(struct ins_sock *s)
 	}
 	/* Budget spent with datagrams possibly left in the carrier: its edge has come and gone, so nothing else
 	 * brings us back.  Come back on the next loop iteration. */
-	if (list_empty(&s->runq))
-		list_add_tail(&ins.runq, &s->runq);
+	sock_runq_add(s);
 	return false;
 }
 
@@ -212,8 +216,7 @@ static void dgram_down(struct ins_sock *s)
 		}
 	}
 	/* Budget spent: come back on the next loop iteration. */
-	if (list_empty(&s->runq))
-		list_add_tail(&ins.runq, &s->runq);
+	sock_runq_add(s);
 }
 
 void dgram_pump(struct ins_sock *s)
@@ -223,12 +226,12 @@ void dgram_pump(struct ins_sock *s)
 	if (s->dead)
 		return;
 	if (dgram_up(s)) {
-		sock_free_deferred(s);
+		sock_event(s, SOCK_EV_PROG_CLOSED, 0);
 		return;
 	}
 	dgram_down(s);
 	if (s->bytes_in + s->bytes_out != before)
-		group_rec_publish(s, s->state == INS_CONNECTED ? MW_SS_CONNECTED : MW_SS_OPEN);
+		sock_publish(s);
 }
 
 void dgram_car_event(struct ins_ev *ev, uint32_t events)
@@ -241,7 +244,7 @@ void dgram_car_event(struct ins_ev *ev, uint32_t events)
 		/* Send what the program left behind, then go: a closed UDP socket sends what it was given. */
 		s->car_hup = true;
 		dgram_up(s);
-		sock_free_deferred(s);
+		sock_event(s, SOCK_EV_PROG_CLOSED, 0);
 		return;
 	}
 	dgram_pump(s);

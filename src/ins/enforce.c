@@ -186,12 +186,12 @@ void enforce_flow_start(struct ins_flow *f, const struct pol_verdict *v)
 	}
 }
 
-void enforce_kill(struct ins_flow *f, const char *why)
+struct ins_sock *enforce_kill(struct ins_flow *f, const char *why)
 {
 	struct ins_sock *s = f->sock;
 
 	if (f->killed)
-		return;
+		return NULL;
 	f->killed = true;
 	ins.n.killed++;
 	flow_hist(f, 'K');
@@ -203,35 +203,26 @@ void enforce_kill(struct ins_flow *f, const char *why)
 	}
 	if (!s || s->dead) {
 		flow_end(f, "killed", ECONNRESET);
-		return;
+		return NULL;
 	}
 	if (f->proto == IPPROTO_UDP) {
-		/* UDP has no reset: the flow ends, and the program hears what an ICMP unreachable would say. */
 		flow_end(f, "killed", ECONNREFUSED);
-		dgram_post_error(s, ECONNREFUSED);
-		return;
+		return s;
 	}
 	if (f->outbound)
 		f->rst_orig = true;
 	else
 		f->rst_resp = true;
 	f->tcp_flags |= 0x04;
-	/* connect(AF_UNSPEC) on a TCP socket is the kernel's tcp_disconnect: it sends the peer a RST and leaves
-	 * the socket open, so that the program may still ask about it (a zombie, see relay_fail). */
-	{
-		struct sockaddr sa = { .sa_family = AF_UNSPEC };
-
-		connect(s->real, &sa, sizeof(sa));
-	}
-	relay_fail(s, ECONNRESET);
+	return s;
 }
 
-void enforce_kill_rule(struct ins_sock *s)
+bool enforce_kill_rule(struct ins_sock *s)
 {
 	struct ins_flow *f = s->flow;
 
-	if (!s->dead && !s->zombie && f && f->action == POL_KILL && !f->monitor && !f->killed)
-		enforce_kill(f, "rule");
+	return !s->dead && !s->zombie && f && f->action == POL_KILL && !f->monitor && !f->killed &&
+	       enforce_kill(f, "rule");
 }
 
 int enforce_accept(struct ins_sock *c)
@@ -350,7 +341,7 @@ static void throttle_event(struct ins_ev *ev, uint32_t events)
 	if (read(ev->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
 	ins.n.throttled_ms += ticks * THROTTLE_TICK_MS;
-	/* Pump each waiting socket once; one that is still short of tokens puts itself back on the list. */
+	/* Each waiting socket is pumped once more (the run queue); one still short of tokens comes back here. */
 	list_init(&waiting);
 	if (!list_empty(&ins.throttled)) {
 		waiting.next = ins.throttled.next;
@@ -364,7 +355,7 @@ static void throttle_event(struct ins_ev *ev, uint32_t events)
 
 		list_del(&s->throttled);
 		if (!s->dead)
-			relay_pump(s);
+			sock_runq_add(s);
 	}
 	if (list_empty(&ins.throttled))
 		throttle_arm(false);

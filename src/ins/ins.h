@@ -14,6 +14,19 @@
  * Everything runs on one thread, in one epoll loop.  No call blocks: every fd is non-blocking and a request
  * whose answer needs the network (connect) is answered when the network answers.
  *
+ * Files, in dependency order: each calls only files on lines below its own.
+ *
+ *   main.c                      options, start-up, the loop
+ *   client.c  ctl.c             a program's control connection; the operators' control API
+ *   sock.c                      the commands (one handler per request), and pumping a socket by its kind
+ *   listen.c                    listeners: accepting, policy on each connection, handing it over
+ *   relay.c   dgram.c           moving bytes (TCP, UDP), and reporting what the network says as events
+ *   enforce.c                   policy decisions, kill marks, throttles (decides; the callers act)
+ *   life.c                      a socket's life: the one table of (state, event) -> what follows
+ *   flow.c  events.c  ipfix.c  metrics.c  conn.c      telemetry and the operators' line servers
+ *   group.c  proc.c  respond.c  pipe.c  idle.c  decode.c  policy.c  registry.c  sandbox.c  wait.c
+ *   base.c                      the daemon's state, the clocks, the log, loop registration
+ *
  * Functions return 0 or a negative errno unless they say otherwise.
  */
 #ifndef MW_INS_H
@@ -183,6 +196,7 @@ struct ins_sock {
 	struct ins_dir down;       /* network -> program */
 	bool car_hup;              /* the program's side is finished (last close, or both directions shut) */
 	uint16_t rec_flags;        /* enum mw_rec_flags, published with the record */
+	uint16_t shown;            /* the state its record shows (enum mw_sock_state): life.c's alone to change */
 
 	/* listener: a connection accepted that the carrier had no room for yet */
 	struct ins_sock *held;
@@ -354,14 +368,62 @@ void group_rec_publish(struct ins_sock *s, uint16_t state);
 void group_rec_post_error(struct ins_sock *s, uint16_t state, int err);
 void group_rec_clear_error(struct ins_sock *s, uint16_t state);
 
-/* sock.c */
+/* life.c: a socket's life.  Only life.c makes a socket a zombie, frees it, changes what its record shows, or
+ * answers a waiting connect: the other files report events, and life.c's table decides (docs/design.md). */
+enum sock_ev {
+	SOCK_EV_OPENED,         /* made (or accepted): show its state, no pending error */
+	SOCK_EV_CONNECTING,     /* a TCP connect is in flight */
+	SOCK_EV_CONNECTED,      /* ... and has completed (or completed at once) */
+	SOCK_EV_CONNECT_UNDONE, /* a connect refused at once: no peer */
+	SOCK_EV_PEER_SET,       /* UDP: connect() named a default peer */
+	SOCK_EV_PEER_UNSET,     /* UDP: connect(AF_UNSPEC) dissolved it */
+	SOCK_EV_LISTENING,
+	SOCK_EV_LISTEN_SHUT,    /* a listener shut for reading: accepts no more */
+	SOCK_EV_ERROR,          /* err: the program's next call reports it (a UDP send or ICMP error, a refusal) */
+	SOCK_EV_NET_EOF,        /* the peer's FIN has been passed on */
+	SOCK_EV_NET_FAILED,     /* err: the connect failed, or the connection was reset or timed out */
+	SOCK_EV_BOTH_SHUT,      /* both directions ended in order (or the program shut both) */
+	SOCK_EV_PROG_CLOSED,    /* the program's carrier hung up: its last fd is closed */
+	SOCK_EV_PROG_RESET,     /* ... with bytes unread: the peer gets a reset */
+	SOCK_EV_REFUSED,        /* policy refused an accepted connection: reset, and the program never sees it */
+	SOCK_EV_BROKEN,         /* a call it needs failed (registering, handing over an accept): drop it */
+	SOCK_EV_CLOSE_HINT,     /* the program closed an fd of it (MW_CMD_CLOSE) */
+	SOCK_EV_GROUP_GONE,     /* no process is left in its group */
+	SOCK_EV_PEER_GONE,      /* a zombie's TCP connection has ended */
+	SOCK_EV_EVICTED,        /* a zombie pushed out by newer ones */
+};
 /* A new socket in group g over real and car, with a slot and an id; NULL when the group is full. */
 struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car);
-/* A connection listener l accepted (fd, from peer): its socket, CONNECTED, with the listener's options and
- * program, and its carrier's program end in *prog; NULL if the group is at its limit or a call failed (fd
- * closed).  Policy is the caller's (enforce_accept). */
-struct ins_sock *sock_accepted(struct ins_sock *l, int fd, const struct sockaddr *peer, socklen_t len, int *prog);
-/* A request being run: sock_dispatch fills it in, and one handler of sock.c's table does the work. */
+/* Apply ev (err: its errno, where it has one) by the table.  Nothing happens to a socket already dead. */
+void sock_event(struct ins_sock *s, enum sock_ev ev, int err);
+/* Publish s's fields and counters, its record still showing what it shows. */
+void sock_publish(struct ins_sock *s);
+/* Register s's carrier and real socket with the loop (EPOLLOUT on the real one too if real_out).  0 or
+ * -errno. */
+int sock_watch(struct ins_sock *s, void (*car_fn)(struct ins_ev *, uint32_t),
+	       void (*real_fn)(struct ins_ev *, uint32_t), bool real_out);
+/* What s's carrier end or real socket is watched for, EPOLLOUT aside (edge-triggered): a TCP real socket also
+ * for urgent data, which stops splice and recv at its mark (relay.c). */
+static inline uint32_t sock_watch_events(const struct ins_sock *s, bool real)
+{
+	return EPOLLIN | EPOLLRDHUP | EPOLLET | (real && !s->dgram ? EPOLLPRI : 0);
+}
+/* Ask for (or stop asking for) EPOLLOUT on the real socket or the carrier.  Asked only while something waits
+ * for room: otherwise every read the program makes, and every ACK, would wake us for nothing. */
+void sock_want_out(struct ins_sock *s, bool real, bool on);
+/* s has work left over from a budget (or a throttle's tokens came): sock.c pumps it next turn. */
+void sock_runq_add(struct ins_sock *s);
+void sock_reap(void); /* free the sockets that went during this turn */
+void sock_report_all(void); /* --report: print the connections still open */
+void sock_client_gone(struct ins_client *c);
+void sock_zombies_tick(void); /* once a second: zombies whose connection ended stop naming the peer */
+/* The group has no process left: its finished sockets can have no more questions. */
+void sock_group_orphaned(struct ins_group *g);
+/* Size our end of a stream carrier for bulk transfers to the program. */
+void sock_carrier_tune(int car);
+
+/* sock.c: the commands.  A request being run: sock_dispatch fills it in, and one handler of sock.c's table
+ * does the work. */
 struct ins_call {
 	struct ins_client *c;
 	const struct mw_req *q;
@@ -375,43 +437,37 @@ struct ins_call {
  * came with it (consumed).  *rfd: one to send with the answer, or -1.  Returns true if the answer is not
  * client_exec's to send: it comes later (a blocking connect). */
 bool sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct mw_rsp *r, int *rfd);
-/* The socket whose program end has this inode, or NULL.  O(sockets): only MW_CMD_IDENTIFY uses it. */
-struct ins_sock *sock_find_by_ino(ino_t ino);
-void sock_free_deferred(struct ins_sock *s);
-void sock_reap(void);
-void sock_report_all(void); /* --report: print the connections still open */
-void sock_client_gone(struct ins_client *c);
-/* s has ended both ways: keep its real socket for the program's last questions (see MW_CMD_CLOSE). */
-void sock_make_zombie(struct ins_sock *s);
-void sock_zombies_tick(void); /* once a second: zombies whose connection ended stop naming the peer */
-/* The group has no process left: its finished sockets can have no more questions. */
-void sock_group_orphaned(struct ins_group *g);
-/* Size our end of a stream carrier for bulk transfers to the program. */
-void sock_carrier_tune(int car);
+/* Move what s has to move, by its kind (relay.c, dgram.c, listen.c). */
+void sock_pump(struct ins_sock *s);
+void sock_run_queue(void); /* pump every socket on the run queue once */
+/* Reset f's connection (mwctl kill, quarantine): the peer gets a RST, the program ECONNRESET (UDP: what an
+ * ICMP unreachable says).  why: "mwctl", "quarantine".  May free f. */
+void sock_kill(struct ins_flow *f, const char *why);
 
-/* relay.c */
-/* Ask for (or stop asking for) EPOLLOUT on the real socket or the carrier.  Asked only while something waits
- * for room: otherwise every read the program makes, and every ACK, would wake us for nothing. */
-void relay_want_out(struct ins_sock *s, bool real, bool on);
+/* listen.c: listeners */
+/* s (OPEN, a stream) listens: its carrier becomes the queue of accepted connections.  0 or -errno. */
+int listen_start(struct ins_sock *s, int backlog);
+/* Accept what the kernel has queued, as far as the carrier has room. */
+void listen_pump(struct ins_sock *s);
+
+/* relay.c: a TCP connection's bytes, both ways, and what the network reports on it (connect answers, EOF,
+ * resets), which it hands to life.c as events. */
 bool relay_up_empty(struct ins_sock *s);          /* nothing from the program waits, in the carrier or here */
 void relay_count_up(struct ins_sock *s, size_t n); /* n bytes sent outside the relay (urgent data) */
-/* What s's carrier end or real socket is watched for, EPOLLOUT aside (edge-triggered): a TCP real socket also
- * for urgent data, which stops splice and recv at its mark (relay.c). */
-static inline uint32_t relay_watch(const struct ins_sock *s, bool real)
-{
-	return EPOLLIN | EPOLLRDHUP | EPOLLET | (real && !s->dgram ? EPOLLPRI : 0);
-}
+/* An accepted connection's socket: watch it and move what is there. */
 void relay_start(struct ins_sock *s);
 void relay_car_event(struct ins_ev *ev, uint32_t events);
 void relay_real_event(struct ins_ev *ev, uint32_t events);
+/* Pump both directions, from outside an event (a request, a timer): either side may have bytes. */
 void relay_pump(struct ins_sock *s);
+/* Pump again what a spent budget or a throttle stopped, each direction as ready as it was. */
+void relay_resume(struct ins_sock *s);
 /* The real socket is connected: publish it, answer a blocking connect, and give the carrier back. */
 void relay_connected(struct ins_sock *s);
 /* Restore the program's end of the carrier after the shim's filler (see mw_connect_flags). */
 void relay_connect_undo_fill(struct ins_sock *s);
-void relay_run_queue(void);
-/* The connection failed on the network side: post err to the program and end it. */
-void relay_fail(struct ins_sock *s, int err);
+/* Reset the connection (a kill): the peer gets a RST, the program ECONNRESET after what it had been sent. */
+void relay_kill(struct ins_sock *s);
 
 /* pipe.c: pipes to splice through, and a direction's holdings */
 #define RELAY_CHUNK (256 * 1024) /* the most the relay moves in one step */
@@ -439,6 +495,8 @@ void dgram_real_event(struct ins_ev *ev, uint32_t events);
 void dgram_pump(struct ins_sock *s);
 /* Post err (a send or ICMP error) so that the program's next call reports it, and wake a blocked receive. */
 void dgram_post_error(struct ins_sock *s, int err);
+/* A kill: UDP has no reset, so the program hears what an ICMP unreachable would say. */
+void dgram_kill(struct ins_sock *s);
 
 /* proc.c: process identity */
 /* Read pid's identity now (checked against pid reuse with pidfd if >= 0).  NULL on ENOMEM (logged). */
@@ -486,14 +544,17 @@ int enforce_check(struct ins_sock *s, enum pol_op op, const struct mw_addr *loca
 		  struct pol_verdict *v);
 /* Apply the verdict's marks (log, throttle, kill on establish) to a new flow. */
 void enforce_flow_start(struct ins_flow *f, const struct pol_verdict *v);
-/* Reset the flow: the peer gets a RST, the program ECONNRESET.  why: "mwctl", "rule", "quarantine". */
-void enforce_kill(struct ins_flow *f, const char *why);
+/* Mark f killed and say so (an event).  Returns its socket, which the caller resets (sock_kill, relay_kill,
+ * dgram_kill), or NULL if there is none left to reset (then f has ended, and may be freed).  why: "mwctl",
+ * "rule", "quarantine". */
+struct ins_sock *enforce_kill(struct ins_flow *f, const char *why);
 /* How many bytes s may move now in direction up (SIZE_MAX: unlimited); 0 puts it on the wait list. */
 size_t enforce_allowance(struct ins_sock *s, bool up);
 void enforce_used(struct ins_sock *s, bool up, size_t n);
 void enforce_tick(uint64_t now_ms);
-/* After establishment: a flow a kill rule matched is reset now. */
-void enforce_kill_rule(struct ins_sock *s);
+/* After establishment: whether a kill rule matched s's flow (then it is marked killed, and the caller resets
+ * it now). */
+bool enforce_kill_rule(struct ins_sock *s);
 /* An inbound connection on a listener: 0 and a flow, or the errno to refuse it with (the caller resets). */
 int enforce_accept(struct ins_sock *c);
 /* A datagram to a destination s has no flow with yet: 0 and a new flow, or the errno (EPERM) to post. */

@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 	list_init(&ins.groups);
 	list_init(&ins.clients);
 	list_init(&ins.runq);
-	idle_init(client_exec, relay_pump);
+	idle_init(client_exec, sock_pump);
 	list_init(&ins.zombies);
 	list_init(&ins.flows);
 	list_init(&ins.throttled);
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
 
 			ev->fn(ev, evs[i].events);
 		}
-		relay_run_queue();
+		sock_run_queue();
 		idle_run(n == 0);
 		/* Objects die here, never inside a handler: a later event of this batch may still name them. */
 		sock_reap();

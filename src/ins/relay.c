@@ -1,11 +1,11 @@
 /*
- * relay.c: moving bytes between each real socket and its carrier, and turning what the network reports
- * (connect results, resets, EOF) into what the program observes on its carrier.
+ * relay.c: moving a TCP connection's bytes between its real socket and its carrier, and reporting what the
+ * network says (connect results, resets, EOF) to life.c as events; life.c's table decides what follows.
  *
  * Both fds of a connection are registered edge-triggered, and every event runs one pump over both directions.
  * A direction stops when its source has nothing (EAGAIN, or a short read: an edge will come), when its
  * destination is full (it asks for EPOLLOUT there), at EOF, when a throttle has no tokens left (the throttle's
- * timer pumps it again), or when its budget is spent (then the socket goes on the run queue, so one fast
+ * timer queues it again), or when its budget is spent (then the socket goes on the run queue, so one fast
  * connection can't starve the others).
  *
  * Memory: bytes go through one shared scratch buffer.  Only a remainder the destination had no room for is
@@ -14,8 +14,8 @@
  * How the program learns what happened, in the kernel's own terms (see DESIGN.md, decision 1):
  *   - connect completes: the program's end gets its normal send buffer back, which wakes EPOLLOUT.  Until
  *     then the shim's filler keeps it unwritable.
- *   - connect fails, or the connection is reset: the error is posted in the page record *first*, then the
- *     carrier is closed.  Closed with the filler (or any unread bytes) still in it, the kernel gives the
+ *   - connect fails, or the connection is reset: what arrived before is passed on, then life.c posts the
+ *     error in the page record *first*, and only then closes the carrier.  Closed with the filler (or any unread bytes) still in it, the kernel gives the
  *     program's end POLLERR|POLLHUP, as a refused TCP socket has; the shim reads the real errno from the page.
  *   - the peer's FIN: shutdown(carrier, SHUT_WR), after every byte before it.
  */
@@ -48,20 +48,6 @@ enum pump_result {
 #define RELAY_BUDGET 16 /* chunks per direction per pump */
 
 static char scratch[RELAY_CHUNK];
-
-void relay_want_out(struct ins_sock *s, bool real, bool on)
-{
-	bool *cur = real ? &s->out_real : &s->out_car;
-	struct ins_ev *ev = real ? &s->ev_real : &s->ev_car;
-	struct epoll_event e = { .data.ptr = ev };
-
-	if (*cur == on || s->dead || ev->fd < 0)
-		return;
-	/* Re-arming an edge-triggered fd reports what is ready now, so no edge is lost in between. */
-	e.events = relay_watch(s, real) | (on ? EPOLLOUT : 0);
-	if (epoll_ctl(ins.epfd, EPOLL_CTL_MOD, ev->fd, &e) == 0)
-		*cur = on;
-}
 
 static void account(struct ins_sock *s, bool up, size_t n)
 {
@@ -128,7 +114,7 @@ static int dir_flush(struct ins_sock *s, struct ins_dir *d, int dst, bool up, in
 			if (d->off < d->len)
 				goto full;
 		}
-		relay_want_out(s, up, false);
+		sock_want_out(s, up, false);
 		free(d->buf);
 		d->buf = NULL;
 		d->off = d->len = 0;
@@ -145,7 +131,7 @@ static int dir_flush(struct ins_sock *s, struct ins_dir *d, int dst, bool up, in
 			if (d->piped)
 				goto full;
 		}
-		relay_want_out(s, up, false);
+		sock_want_out(s, up, false);
 	}
 	return PUMP_DONE;
 fail:
@@ -154,7 +140,7 @@ fail:
 		return PUMP_ERR_DST;
 	}
 full:
-	relay_want_out(s, up, true);
+	sock_want_out(s, up, true);
 	return PUMP_BLOCKED;
 }
 
@@ -215,11 +201,8 @@ static int dir_end(struct ins_sock *s, struct ins_dir *d, int dst, bool up)
 		return PUMP_DONE;
 	}
 	if (!d->shut) {
-		if (!up) {
-			/* Say it is a real EOF /before/ the program can see it (see MW_REC_EOF). */
-			s->rec_flags |= MW_REC_EOF;
-			group_rec_publish(s, MW_SS_CONNECTED);
-		}
+		if (!up)
+			sock_event(s, SOCK_EV_NET_EOF, 0); /* a real EOF /before/ the program can see it (MW_REC_EOF) */
 		shutdown(dst, SHUT_WR);
 		d->shut = true;
 		flow_fin(s, up);
@@ -263,7 +246,7 @@ static int dir_keep(struct ins_sock *s, struct ins_dir *d, ssize_t n, ssize_t m,
 	memcpy(d->buf, scratch + m, (size_t)(n - m));
 	d->len = (uint32_t)(n - m);
 	d->off = 0;
-	relay_want_out(s, up, true);
+	sock_want_out(s, up, true);
 	if ((size_t)n < want && !d->rdhup && !d->urg)
 		d->ready = false;
 	return PUMP_BLOCKED;
@@ -329,7 +312,7 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 			return dir_end(s, d, dst, up);
 		want = enforce_allowance(s, up);
 		if (!want || !d->ready) {
-			/* No tokens (the throttle's timer pumps it again), or nothing until the next edge. */
+			/* No tokens (the throttle's timer queues it again), or nothing until the next edge. */
 			pipe_put(d);
 			return PUMP_BLOCKED;
 		}
@@ -344,53 +327,36 @@ static int dir_pump(struct ins_sock *s, struct ins_dir *d, int src, int dst, boo
 	return PUMP_MORE;
 }
 
-static void runq_add(struct ins_sock *s)
-{
-	if (list_empty(&s->runq))
-		list_add_tail(&ins.runq, &s->runq);
-}
-
-void relay_fail(struct ins_sock *s, int err)
+/* The connection failed on the network side (err): what arrived before is the program's to read, as on a
+ * kernel socket, and then life.c posts err and ends it. */
+static void relay_fail(struct ins_sock *s, int err)
 {
 	char a[64];
 
 	ins_log(2, "socket %#x to %s: %s", s->id, mw_addr_str(&s->peer, a, sizeof(a)), strerror(err));
-	flow_failed(s, err);
-	if (s->waiter) {
-		/* A blocking connect: the error is the call's return value, not a pending error, and the socket
-		 * may be connected again, as a kernel socket may. */
-		struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->waiter_req,
-				    .sock_id = s->id, .ret = -err };
-
-		client_respond(s->waiter, &r, -1);
-		s->waiter = NULL;
-		s->state = INS_OPEN;
-		memset(&s->peer, 0, sizeof(s->peer));
-		group_rec_clear_error(s, MW_SS_OPEN);
-		return;
+	if (!s->waiter && !s->zombie && !s->down.discard) {
+		if (s->down.len)
+			send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (s->down.piped)
+			splice(s->down.pipe->r, NULL, s->car, NULL, s->down.piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	}
-	/* Post the error /before/ the carrier goes: the shim reads the page when it sees the carrier fail. */
-	group_rec_post_error(s, MW_SS_CLOSED, err);
-	/* Bytes that arrived before the failure are the program's to read, as on a kernel socket. */
-	if (s->down.len && !s->down.discard)
-		send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (s->down.piped && !s->down.discard)
-		splice(s->down.pipe->r, NULL, s->car, NULL, s->down.piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	dir_free(&s->down); /* a zombie keeps no buffer or pipe */
-	/* A connection that was up stays a socket after a reset: the program may still set options on it (nginx
-	 * lifts TCP_CORK on a keepalive connection the client has just reset) or ask TCP_INFO, and the kernel
-	 * would answer.  A failed connect has nothing left to ask about. */
-	if (s->state == INS_CONNECTED)
-		sock_make_zombie(s);
-	else
-		sock_free_deferred(s);
+	sock_event(s, SOCK_EV_NET_FAILED, err);
+}
+
+void relay_kill(struct ins_sock *s)
+{
+	/* connect(AF_UNSPEC) on a TCP socket is the kernel's tcp_disconnect: it sends the peer a RST and leaves
+	 * the socket open, so that the program may still ask about it (a zombie). */
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+
+	connect(s->real, &sa, sizeof(sa));
+	relay_fail(s, ECONNRESET);
 }
 
 void relay_start(struct ins_sock *s)
 {
-	if (ins_ev_add(&s->ev_car, s->car, relay_watch(s, false), relay_car_event) < 0 ||
-	    ins_ev_add(&s->ev_real, s->real, relay_watch(s, true), relay_real_event) < 0) {
-		sock_free_deferred(s);
+	if (sock_watch(s, relay_car_event, relay_real_event, false) < 0) {
+		sock_event(s, SOCK_EV_BROKEN, 0);
 		return;
 	}
 	relay_pump(s);
@@ -401,21 +367,13 @@ void relay_connected(struct ins_sock *s)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	s->state = INS_CONNECTED;
-	relay_want_out(s, true, false); /* it was there for the connect's answer */
+	sock_want_out(s, true, false); /* it was there for the connect's answer */
 	if (!s->local.port && getsockname(s->real, (struct sockaddr *)&ss, &len) == 0)
 		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
-	flow_established(s);
-	group_rec_clear_error(s, MW_SS_CONNECTED);
-	if (s->waiter) {
-		struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->waiter_req,
-				    .sock_id = s->id, .ret = 0 };
-
-		client_respond(s->waiter, &r, -1);
-		s->waiter = NULL;
-	}
+	sock_event(s, SOCK_EV_CONNECTED, 0);
 	relay_connect_undo_fill(s);
-	enforce_kill_rule(s);
+	if (enforce_kill_rule(s))
+		relay_kill(s);
 }
 
 void relay_connect_undo_fill(struct ins_sock *s)
@@ -431,64 +389,6 @@ void relay_connect_undo_fill(struct ins_sock *s)
 		s->prog_end = -1;
 	}
 	relay_pump(s);
-}
-
-static void listener_pump(struct ins_sock *s)
-{
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		struct ins_sock *c;
-		int fd, prog;
-
-		if (s->held) {
-			ssize_t n = mw_send_fd(s->car, &s->held_msg, sizeof(s->held_msg), s->held_fd,
-					       MSG_DONTWAIT);
-
-			if (n == -EAGAIN)
-				return; /* the program is not accepting: the kernel's backlog holds the rest */
-			close(s->held_fd);
-			s->held_fd = -1;
-			c = s->held;
-			s->held = NULL;
-			if (n < 0) {
-				sock_free_deferred(c);
-				return;
-			}
-			relay_start(c);
-			enforce_kill_rule(c);
-		}
-		fd = accept4(s->real, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN)
-				return;
-			if (errno == ECONNABORTED || errno == EINTR)
-				continue;
-			ins_log(0, "accept on socket %#x: %s", s->id, strerror(errno));
-			return;
-		}
-		c = sock_accepted(s, fd, (struct sockaddr *)&ss, len, &prog);
-		if (!c)
-			continue;
-		if (enforce_accept(c) < 0) {
-			/* Refused: the peer gets a reset, and the program never sees the connection. */
-			struct linger lg = { 1, 0 };
-
-			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-			sock_free_deferred(c);
-			close(prog);
-			continue;
-		}
-		group_rec_clear_error(c, MW_SS_CONNECTED);
-		s->held = c;
-		s->held_fd = prog;
-		memset(&s->held_msg, 0, sizeof(s->held_msg));
-		s->held_msg.version = MW_PROTO_VERSION;
-		s->held_msg.sock_id = c->id;
-		s->held_msg.peer = c->peer;
-		s->held_msg.local = c->local;
-	}
-	runq_add(s);
 }
 
 /* A reset after the peer's FIN: reading no longer finds it, so the program would hear of it only when a
@@ -507,6 +407,11 @@ static bool reset_after_fin(struct ins_sock *s)
 
 static void pump(struct ins_sock *s);
 
+void relay_resume(struct ins_sock *s)
+{
+	pump(s);
+}
+
 void relay_pump(struct ins_sock *s)
 {
 	/* From outside an event (a request, the run of a timer): either side may have bytes. */
@@ -523,20 +428,12 @@ static void pump(struct ins_sock *s)
 
 	if (s->dead || s->zombie)
 		return; /* a zombie's carrier is gone: nothing to move */
-	if (s->dgram) {
-		dgram_pump(s);
-		return;
-	}
-	if (s->state == INS_LISTENING) {
-		listener_pump(s);
-		return;
-	}
 	/* The filler keeps the program's end unwritable: it stays until the connect has an answer. */
 	if (s->fill && s->state != INS_CONNECTING && skip_fill(s) == -EPIPE)
 		s->car_hup = true;
 	if (s->state != INS_CONNECTED) {
 		if (s->car_hup)
-			sock_free_deferred(s); /* closed before it connected: the connect is abandoned */
+			sock_event(s, SOCK_EV_PROG_CLOSED, 0); /* closed before it connected: the connect is abandoned */
 		return;
 	}
 	if (s->fill)
@@ -549,11 +446,7 @@ static void pump(struct ins_sock *s)
 		return;
 	if (up == PUMP_ERR_SRC) {
 		/* The program's end went away with bytes unread: the kernel's answer to that is a reset. */
-		struct linger lg = { 1, 0 };
-
-		setsockopt(s->real, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		flow_prog_reset(s);
-		sock_free_deferred(s);
+		sock_event(s, SOCK_EV_PROG_RESET, 0);
 		return;
 	}
 	if (up == PUMP_ERR_DST) {
@@ -571,40 +464,19 @@ static void pump(struct ins_sock *s)
 		down = PUMP_MORE;
 	}
 	if (s->bytes_in + s->bytes_out != before)
-		group_rec_publish(s, MW_SS_CONNECTED);
+		sock_publish(s);
 	if (s->car_hup && s->up.shut) {
 		/* Both ways ended in order (or the program shut both itself, and the hang-up is that, not a close):
-		 * the program may still hold the fd and ask about it. */
-		if (s->down.shut && (!s->down.discard || s->rd_shut)) {
-			sock_make_zombie(s);
-			return;
-		}
-		/* The program has closed it: close the real one.  Whatever the network still sends, nobody will
-		 * read; the kernel resets if any is unread. */
-		sock_free_deferred(s);
+		 * the program may still hold the fd and ask about it.  Otherwise the program has closed it: close
+		 * the real one.  Whatever the network still sends, nobody will read; the kernel resets if any is
+		 * unread. */
+		bool ended = s->down.shut && (!s->down.discard || s->rd_shut);
+
+		sock_event(s, ended ? SOCK_EV_BOTH_SHUT : SOCK_EV_PROG_CLOSED, 0);
 		return;
 	}
 	if (up == PUMP_MORE || down == PUMP_MORE)
-		runq_add(s);
-}
-
-void relay_run_queue(void)
-{
-	struct list q;
-
-	if (list_empty(&ins.runq))
-		return;
-	/* Take the whole queue: sockets that still have work re-queue themselves for the next round. */
-	q = ins.runq;
-	q.next->prev = &q;
-	q.prev->next = &q;
-	list_init(&ins.runq);
-	while (!list_empty(&q)) {
-		struct ins_sock *s = container_of(q.next, struct ins_sock, runq);
-
-		list_del(&s->runq);
-		pump(s); /* a direction that spent its budget is still ready */
-	}
+		sock_runq_add(s);
 }
 
 bool relay_up_empty(struct ins_sock *s)
@@ -617,7 +489,7 @@ bool relay_up_empty(struct ins_sock *s)
 void relay_count_up(struct ins_sock *s, size_t n)
 {
 	account(s, true, n);
-	group_rec_publish(s, MW_SS_CONNECTED);
+	sock_publish(s);
 }
 
 void relay_car_event(struct ins_ev *ev, uint32_t events)
@@ -626,14 +498,6 @@ void relay_car_event(struct ins_ev *ev, uint32_t events)
 
 	if (s->dead)
 		return;
-	if (s->state == INS_LISTENING) {
-		if (events & (EPOLLHUP | EPOLLERR)) {
-			sock_free_deferred(s); /* the program closed its listener */
-			return;
-		}
-		listener_pump(s);
-		return;
-	}
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		s->car_hup = true;
 		s->down.discard = s->down.discard || !s->down.shut;

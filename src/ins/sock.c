@@ -29,276 +29,6 @@ static void sock_update_local(struct ins_sock *s)
 		mw_addr_from_sockaddr(&s->local, (struct sockaddr *)&ss, len);
 }
 
-static uint16_t sock_page_state(const struct ins_sock *s)
-{
-	static const uint16_t map[] = {
-		[INS_OPEN] = MW_SS_OPEN,
-		[INS_CONNECTING] = MW_SS_CONNECTING,
-		[INS_CONNECTED] = MW_SS_CONNECTED,
-		[INS_LISTENING] = MW_SS_LISTENING,
-	};
-	return map[s->state];
-}
-
-struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
-{
-	struct ins_sock *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	if (group_slot_alloc(g, s) < 0) {
-		free(s);
-		return NULL;
-	}
-	s->group = g;
-	s->domain = domain;
-	s->real = real;
-	s->car = car;
-	s->prog_end = -1;
-	s->held_fd = -1;
-	s->local.family = (uint16_t)domain;
-	s->t_start_ms = ins_now_ms();
-	list_init(&s->runq);
-	list_init(&s->idlel);
-	list_init(&s->zlink);
-	list_init(&s->uflows);
-	list_init(&s->throttled);
-	ins.nsocks++;
-	return s;
-}
-
-static void sock_report(struct ins_sock *s)
-{
-	const struct mw_addr *orig = s->creator ? &s->local : &s->peer, *resp = s->creator ? &s->peer : &s->local;
-	char o[64], r[64];
-
-	if (!ins.cfg.report || s->state == INS_LISTENING || !s->peer.family)
-		return;
-	/* Originator first, as connection logs have it; "sent" is what the program sent. */
-	fprintf(stderr, "mwinsd: %-6s %-8s tcp %s -> %s  sent %llu  received %llu  %llu ms\n",
-		s->dead ? "closed" : "open", s->creator ? "outbound" : "inbound", mw_addr_str(orig, o, sizeof(o)),
-		mw_addr_str(resp, r, sizeof(r)), (unsigned long long)s->bytes_out,
-		(unsigned long long)s->bytes_in, (unsigned long long)(ins_now_ms() - s->t_start_ms));
-}
-
-void sock_report_all(void)
-{
-	struct list *l;
-
-	for (l = ins.groups.next; l != &ins.groups; l = l->next) {
-		struct ins_group *g = container_of(l, struct ins_group, link);
-
-		for (uint32_t i = 1; i < g->nslots; i++) {
-			if (g->sock[i] && !g->sock[i]->dead)
-				sock_report(g->sock[i]);
-		}
-	}
-}
-
-#define MAX_ZOMBIES 4096
-
-/* Whether getpeername on the real socket would still answer: in every TCP state but CLOSE (a socket whose
- * connection is in TIME_WAIT is CLOSE to its owner) and SYN_SENT.  A program that shut both ways before the
- * peer did still has a connection in FIN_WAIT, and asks about it. */
-static bool sock_has_peer(const struct ins_sock *s)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	return getsockopt(s->real, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state != TCP_CLOSE &&
-	       ti.tcpi_state != TCP_TIME_WAIT && ti.tcpi_state != TCP_SYN_SENT;
-}
-
-/* Once a second: a zombie whose connection has since ended no longer names its peer. */
-void sock_zombies_tick(void)
-{
-	for (struct list *l = ins.zombies.next; l != &ins.zombies; l = l->next) {
-		struct ins_sock *s = container_of(l, struct ins_sock, zlink);
-
-		if (s->peered && !s->dead && !sock_has_peer(s)) {
-			s->peered = false;
-			group_rec_publish(s, MW_SS_CLOSED);
-		}
-	}
-}
-
-void sock_make_zombie(struct ins_sock *s)
-{
-	if (s->zombie || s->dead)
-		return;
-	if (s->close_hinted) {
-		sock_free_deferred(s); /* the program has already said it closed it */
-		return;
-	}
-	/* The carrier has nothing more to say; the real socket stays for TCP_INFO and friends, unwatched.  Our
-	 * carrier end has no other copy, so its close takes it out of the epoll set. */
-	epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
-	close(s->car);
-	s->car = -1;
-	s->zombie = true;
-	idle_sock_gone(s); /* a hang-up queued for idle time is over */
-	s->peered = sock_has_peer(s);
-	group_rec_publish(s, s->peered ? MW_SS_CONNECTED : MW_SS_CLOSED);
-	list_add_tail(&ins.zombies, &s->zlink);
-	if (++ins.nzombies > MAX_ZOMBIES)
-		sock_free_deferred(container_of(ins.zombies.next, struct ins_sock, zlink));
-}
-
-void sock_group_orphaned(struct ins_group *g)
-{
-	struct list *l, *n;
-
-	for (l = ins.zombies.next; l != &ins.zombies; l = n) {
-		struct ins_sock *s = container_of(l, struct ins_sock, zlink);
-
-		n = l->next;
-		if (s->group == g)
-			sock_free_deferred(s);
-	}
-	/* A connect in flight holds a copy of the program's carrier end (to give back its send buffer): drop
-	 * it, so that the end goes away with the program and the carrier hangs up. */
-	for (uint32_t i = 1; i < g->nslots; i++) {
-		struct ins_sock *s = g->sock[i];
-
-		if (s && s->group == g && s->prog_end >= 0) {
-			close(s->prog_end);
-			s->prog_end = -1;
-		}
-	}
-}
-
-/* Mark s for freeing at the end of this loop iteration. */
-void sock_free_deferred(struct ins_sock *s)
-{
-	if (s->dead)
-		return;
-	s->dead = true;
-	if (ins.ndead == ins.dead_cap) {
-		uint32_t cap = ins.dead_cap ? ins.dead_cap * 2 : 64;
-		struct ins_sock **d = realloc(ins.dead_socks, cap * sizeof(*d));
-
-		if (!d)
-			abort(); /* can't keep the socket and can't free it: nothing sane is left */
-		ins.dead_socks = d;
-		ins.dead_cap = cap;
-	}
-	ins.dead_socks[ins.ndead++] = s;
-	/* Deregister now: a closed fd number may be reused by a new socket in this same iteration.  (A zombie's
-	 * real socket is already out of the set.) */
-	if (s->real >= 0 && !s->zombie)
-		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
-	if (s->car >= 0)
-		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
-}
-
-static void sock_destroy(struct ins_sock *s)
-{
-	if (s->state == INS_LISTENING)
-		ins.listen_gen++;
-	sock_report(s);
-	flow_sock_gone(s);
-	if (!list_empty(&s->throttled))
-		list_del(&s->throttled);
-	proc_put(s->proc);
-	if (s->owner)
-		s->owner->nsocks--;
-	/* The record outlives the socket, marked closed, until its slot is reused: a program that still holds
-	 * the carrier can go on asking getsockname/getpeername. */
-	group_rec_publish(s, MW_SS_CLOSED);
-	if (s->held) {
-		close(s->held_fd);
-		sock_destroy(s->held);
-	}
-	if (!list_empty(&s->runq))
-		list_del(&s->runq);
-	idle_sock_gone(s);
-	if (s->zombie) {
-		list_del(&s->zlink);
-		ins.nzombies--;
-	}
-	if (s->real >= 0)
-		close(s->real);
-	if (s->car >= 0)
-		close(s->car);
-	if (s->prog_end >= 0)
-		close(s->prog_end);
-	dir_free(&s->up);
-	dir_free(&s->down);
-	group_names_free(s);
-	ins.nsocks--;
-	group_put_if_unused(s->group);
-	free(s);
-}
-
-void sock_reap(void)
-{
-	for (uint32_t i = 0; i < ins.ndead; i++)
-		sock_destroy(ins.dead_socks[i]);
-	ins.ndead = 0;
-}
-
-void sock_client_gone(struct ins_client *c)
-{
-	struct ins_group *g = c->group;
-
-	if (!g)
-		return;
-	for (uint32_t i = 1; i < g->nslots; i++) {
-		if (g->sock[i] && g->sock[i]->waiter == c)
-			g->sock[i]->waiter = NULL;
-		if (g->sock[i] && g->sock[i]->owner == c)
-			g->sock[i]->owner = NULL;
-	}
-}
-
-void sock_carrier_tune(int car)
-{
-	/* The default AF_UNIX send buffer (wmem_default, about 200 KB) holds the relay back on the way to the
-	 * program: each fill costs an EAGAIN and a wake-up.  4 MB took iperf3's receive ratio from 0.56 to 0.97
-	 * (bench/results).  It is a limit, not an allocation (an idle carrier holds nothing), and no more than a
-	 * kernel TCP socket lets a program that does not read leave queued (tcp_rmem's maximum is 6 MB). */
-	int big = 4 << 20;
-
-	setsockopt(car, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-}
-
-struct ins_sock *sock_accepted(struct ins_sock *l, int fd, const struct sockaddr *peer, socklen_t len, int *prog)
-{
-	struct sockaddr_storage ss;
-	struct ins_sock *c;
-	struct stat st;
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		close(fd);
-		return NULL;
-	}
-	sock_carrier_tune(sv[1]);
-	c = sock_new(l->group, l->domain, fd, sv[1]);
-	if (!c) {
-		/* The group is at its socket limit: refuse the connection rather than queue it. */
-		close(fd);
-		close(sv[0]);
-		close(sv[1]);
-		return NULL;
-	}
-	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) < 0 || fstat(sv[0], &st) < 0) {
-		sock_free_deferred(c); /* closes fd and sv[1] */
-		close(sv[0]);
-		return NULL;
-	}
-	c->prog_ino = st.st_ino;
-	c->state = INS_CONNECTED;
-	c->linger_set = l->linger_set; /* an accepted socket inherits the listener's options */
-	c->proc = proc_ref(l->proc);
-	mw_addr_from_sockaddr(&c->peer, peer, len);
-	len = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		mw_addr_from_sockaddr(&c->local, (struct sockaddr *)&ss, len);
-	*prog = sv[0];
-	return c;
-}
-
 /* A new carrier pair: *ours non-blocking, *prog for the program; records the program end's inode. */
 static int carrier_pair(struct ins_sock *s, int type, int *ours, int *prog)
 {
@@ -345,23 +75,20 @@ static int cmd_socket(struct ins_call *k)
 	s->dgram = dgram;
 	err = carrier_pair(s, dgram ? SOCK_SEQPACKET : SOCK_STREAM, &car, rfd);
 	if (err) {
-		sock_free_deferred(s);
+		sock_event(s, SOCK_EV_BROKEN, 0);
 		return err;
 	}
 	s->car = car;
 	/* EPOLLOUT on the real socket only for a TCP connect's answer; otherwise only while bytes wait. */
-	err = ins_ev_add(&s->ev_car, car, relay_watch(s, false), dgram ? dgram_car_event : relay_car_event);
-	if (!err)
-		err = ins_ev_add(&s->ev_real, real, relay_watch(s, true) | (dgram ? 0 : EPOLLOUT),
-				 dgram ? dgram_real_event : relay_real_event);
-	s->out_real = !dgram;
+	err = dgram ? sock_watch(s, dgram_car_event, dgram_real_event, false)
+		    : sock_watch(s, relay_car_event, relay_real_event, true);
 	if (err) {
 		close(*rfd);
 		*rfd = -1;
-		sock_free_deferred(s);
+		sock_event(s, SOCK_EV_BROKEN, 0);
 		return err;
 	}
-	group_rec_clear_error(s, MW_SS_OPEN);
+	sock_event(s, SOCK_EV_OPENED, 0);
 	k->r->sock_id = s->id;
 	ins_log(2, "pid %d: socket %#x", (int)c->pid, s->id);
 	return 0;
@@ -387,23 +114,8 @@ static int cmd_bind(struct ins_call *k)
 		return -errno;
 	s->bound = true;
 	sock_update_local(s);
-	group_rec_publish(s, sock_page_state(s));
+	sock_publish(s);
 	return 0;
-}
-
-/* A listener keeps its stream carrier: every copy of the program's end (a dup, a fork's, one passed by
- * SCM_RIGHTS before listen) is then the same listening socket, as on the kernel.  mwinsd pushes one struct
- * mw_accept with the connection's carrier per sendmsg, and the shim fills the other direction so that the
- * fd is never writable; we never read that filler. */
-static int listener_carrier(struct ins_sock *s, int backlog)
-{
-	/* Accepted connections wait in the carrier only up to about the backlog (an accept record is one small
-	 * skb of about 1 KiB truesize, and the kernel doubles the value); the rest stay in the kernel's queue. */
-	int room = (backlog < 1 ? 1 : backlog > 4096 ? 4096 : backlog) * 512;
-	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET, .data.ptr = &s->ev_car };
-
-	setsockopt(s->car, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
-	return epoll_ctl(ins.epfd, EPOLL_CTL_MOD, s->car, &ev) < 0 ? -errno : 0;
 }
 
 static int cmd_listen(struct ins_call *k)
@@ -427,16 +139,8 @@ static int cmd_listen(struct ins_call *k)
 		return -errno;
 	if (s->state == INS_LISTENING)
 		return 0; /* listen() again only changes the backlog */
-	err = listener_carrier(s, backlog);
-	if (err)
-		return err;
-	s->state = INS_LISTENING;
-	ins.listen_gen++;
 	sock_update_local(s);
-	group_rec_publish(s, MW_SS_LISTENING);
-	ins_log(2, "socket %#x listening", s->id);
-	relay_pump(s);
-	return 0;
+	return listen_start(s, backlog);
 }
 
 /* UDP: connect() only sets (or, with family 0, dissolves) the default peer, at once. */
@@ -465,9 +169,8 @@ static int cmd_connect_dgram(struct ins_sock *s, const struct mw_req *q)
 	if (connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
 		return -errno;
 	s->peer = *a;
-	s->state = a->family ? INS_CONNECTED : INS_OPEN;
 	sock_update_local(s);
-	group_rec_clear_error(s, a->family ? MW_SS_CONNECTED : MW_SS_OPEN);
+	sock_event(s, a->family ? SOCK_EV_PEER_SET : SOCK_EV_PEER_UNSET, 0);
 	return 0;
 }
 
@@ -476,9 +179,9 @@ static int cmd_connect_dgram(struct ins_sock *s, const struct mw_req *q)
  * wakes it.  Either way the socket stays usable, as a kernel socket does. */
 static int connect_refused(struct ins_sock *s, const struct mw_req *q, int err)
 {
-	memset(&s->peer, 0, sizeof(s->peer));
+	sock_event(s, SOCK_EV_CONNECT_UNDONE, 0);
 	if (q->flags & MW_REQ_NOREPLY)
-		group_rec_post_error(s, MW_SS_OPEN, -err);
+		sock_event(s, SOCK_EV_ERROR, -err);
 	relay_connect_undo_fill(s);
 	return err;
 }
@@ -546,8 +249,7 @@ static int cmd_connect(struct ins_call *k)
 		}
 	}
 	if (err == -EINPROGRESS) {
-		s->state = INS_CONNECTING;
-		group_rec_clear_error(s, MW_SS_CONNECTING);
+		sock_event(s, SOCK_EV_CONNECTING, 0);
 		if (!nonblock) {
 			s->waiter = k->c;
 			s->waiter_req = q->req_id;
@@ -603,7 +305,7 @@ static int cmd_shutdown(struct ins_call *k)
 		/* A listener shut for reading stops accepting: the program's blocked accept wakes to EINVAL.  The
 		 * record says so /before/ the carrier wakes it: a hang-up with the record still listening means
 		 * a dead INS to the shim (relisten.c). */
-		group_rec_publish(s, MW_SS_CLOSED);
+		sock_event(s, SOCK_EV_LISTEN_SHUT, 0);
 		shutdown(s->car, SHUT_RDWR);
 		return shutdown(s->real, SHUT_RD) < 0 ? -errno : 0;
 	}
@@ -718,7 +420,7 @@ static int cmd_dgram_check(struct ins_call *k)
 		if (bind(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0)
 			return -errno;
 		sock_update_local(s);
-		group_rec_publish(s, sock_page_state(s));
+		sock_publish(s);
 	}
 	len = mw_addr_to_sockaddr(&q->u.addr, &ss);
 	if (len < 0)
@@ -777,16 +479,8 @@ static int cmd_close(struct ins_call *k)
 {
 	struct ins_sock *s = group_sock_find(k->c->group, k->q->sock_id);
 
-	if (s && s->zombie)
-		sock_free_deferred(s);
-	else if (s)
-		s->close_hinted = true; /* the hint may overtake the carrier's hang-up */
-	if (s && s->prog_end >= 0) {
-		/* Our copy of the program's end must not keep it alive: without it the carrier hangs up if this was
-		 * the last fd.  (If not, the filler still leaves when the connect is done.) */
-		close(s->prog_end);
-		s->prog_end = -1;
-	}
+	if (s)
+		sock_event(s, SOCK_EV_CLOSE_HINT, 0);
 	return 0;
 }
 
@@ -816,7 +510,7 @@ static int call_find_sock(struct ins_call *k)
 	/* What the program sent on the carrier before this request goes out before the request acts (a datagram
 	 * sent before SO_BROADCAST is cleared, bytes before TCP_CORK is lifted). */
 	if (s && !s->zombie && s->state != INS_LISTENING && s->state != INS_CONNECTING)
-		relay_pump(s);
+		sock_pump(s);
 	if (!s || s->dead)
 		return -EBADF;
 	s->calls++;
@@ -844,4 +538,52 @@ bool sock_dispatch(struct ins_client *c, const struct mw_req *q, int fd, struct 
 	r->ret = ret;
 	*rfd = k.rfd;
 	return k.later;
+}
+
+void sock_pump(struct ins_sock *s)
+{
+	if (s->dead)
+		return;
+	if (s->dgram)
+		dgram_pump(s);
+	else if (s->state == INS_LISTENING)
+		listen_pump(s);
+	else
+		relay_pump(s);
+}
+
+void sock_run_queue(void)
+{
+	struct list q;
+
+	if (list_empty(&ins.runq))
+		return;
+	/* Take the whole queue: sockets that still have work re-queue themselves for the next round. */
+	q = ins.runq;
+	q.next->prev = &q;
+	q.prev->next = &q;
+	list_init(&ins.runq);
+	while (!list_empty(&q)) {
+		struct ins_sock *s = container_of(q.next, struct ins_sock, runq);
+
+		list_del(&s->runq);
+		if (s->dead)
+			continue;
+		if (s->dgram)
+			dgram_pump(s);
+		else if (s->state == INS_LISTENING)
+			listen_pump(s);
+		else
+			relay_resume(s); /* a direction that spent its budget is still ready */
+	}
+}
+
+void sock_kill(struct ins_flow *f, const char *why)
+{
+	struct ins_sock *s = enforce_kill(f, why);
+
+	if (s && s->dgram)
+		dgram_kill(s);
+	else if (s)
+		relay_kill(s);
 }
