@@ -4,8 +4,10 @@ CC      ?= cc
 SAN     ?=
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wshadow -Wno-unused-parameter -Wformat=2 -Wstrict-prototypes
-CPPFLAGS = -D_GNU_SOURCE -Iinclude -Isrc/lib
-BASE     = -std=gnu11 -fno-strict-aliasing $(WARN) $(CPPFLAGS) $(CFLAGS)
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment or the command line are added to ours (dpkg-buildflags'
+# hardening flags come this way).
+MWCPPFLAGS = -D_GNU_SOURCE -Iinclude -Isrc/lib
+BASE     = -std=gnu11 -fno-strict-aliasing $(WARN) $(MWCPPFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 ifeq ($(SAN),1)
 B       := build-san
@@ -41,16 +43,20 @@ INSTALL     ?= install
 REL_SBINDIR   := $(shell realpath -m --relative-to=$(BINDIR) $(SBINDIR))
 REL_PKGLIBDIR := $(shell realpath -m --relative-to=$(BINDIR) $(PKGLIBDIR))
 
-all: $(B)/mwinsd $(B)/libmwshim.so $(B)/mwrun $(B)/mwctl unit
+PROGS := $(B)/mwinsd $(B)/libmwshim.so $(B)/mwrun $(B)/mwctl
+
+all: $(PROGS) unit
+
+programs: $(PROGS)
 
 $(B):
 	mkdir -p $(B)
 
 $(B)/mwinsd: $(INS_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SANFL) -Isrc/ins -o $@ $(INS_SRC) $(LIB_SRC) -lsystemd -ljansson -lnettle -lseccomp
+	$(CC) $(BASE) $(SANFL) -Isrc/ins $(LDFLAGS) -o $@ $(INS_SRC) $(LIB_SRC) -lsystemd -ljansson -lnettle -lseccomp
 
 $(B)/libmwshim.so: $(SHIM_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Dsyscall=mw_raw_syscall -Isrc/shim -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread
+	$(CC) $(BASE) $(SHIMSAN) -fPIC -shared -fvisibility=hidden -Dsyscall=mw_raw_syscall -Isrc/shim $(LDFLAGS) -o $@ $(SHIM_SRC) $(LIB_SRC) -ldl -lpthread
 
 # The install layout mwrun was built for: rewritten only when it changes, so that it rebuilds mwrun only then.
 $(B)/layout: FORCE | $(B)
@@ -58,10 +64,10 @@ $(B)/layout: FORCE | $(B)
 
 $(B)/mwrun: $(RUN_SRC) $(LIB_SRC) $(HDRS) $(B)/layout | $(B)
 	$(CC) $(BASE) $(SANFL) -Isrc/run -DMW_REL_SBINDIR='"$(REL_SBINDIR)"' -DMW_REL_PKGLIBDIR='"$(REL_PKGLIBDIR)"' \
-		-o $@ $(RUN_SRC) $(LIB_SRC) -lseccomp
+		$(LDFLAGS) -o $@ $(RUN_SRC) $(LIB_SRC) -lseccomp
 
 $(B)/mwctl: $(CTL_SRC) $(LIB_SRC) $(HDRS) | $(B)
-	$(CC) $(BASE) $(SANFL) -Isrc/ctl -o $@ $(CTL_SRC) $(LIB_SRC) -ljansson -lpcap
+	$(CC) $(BASE) $(SANFL) -Isrc/ctl $(LDFLAGS) -o $@ $(CTL_SRC) $(LIB_SRC) -ljansson -lpcap
 
 # Unit tests of one module each: tests/unit/test_NAME.c is linked with src/ins/NAME.c (and src/lib), and
 # prints TAP ("ok N - what" / "not ok N - what").  tests/test_unit.py runs them.
@@ -93,7 +99,7 @@ MAN1 := man/mwrun.1
 MAN5 := man/mwcomms-policy.5
 MAN8 := man/mwctl.8 man/mwinsd.8
 
-install: all
+install: $(PROGS)
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PKGLIBDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/mwcomms
@@ -126,4 +132,4 @@ clean:
 
 FORCE:
 
-.PHONY: all unit deps demo check test clean install uninstall FORCE
+.PHONY: all programs unit deps demo check test clean install uninstall FORCE
