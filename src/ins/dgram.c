@@ -94,7 +94,7 @@ static bool dgram_up(struct ins_sock *s)
 		int err;
 
 		if (s->up.len) {
-			err = dgram_out(s, &s->up_dst, s->up.buf, s->up.len);
+			err = dgram_out(s, &s->udp.up_dst, s->up.buf, s->up.len);
 			if (err == -EAGAIN)
 				return false;
 			sock_want_out(s, true, false);
@@ -157,7 +157,7 @@ static bool dgram_up(struct ins_sock *s)
 				return false;
 			memcpy(s->up.buf, data, len);
 			s->up.len = (uint32_t)len;
-			s->up_dst = to;
+			s->udp.up_dst = to;
 			sock_want_out(s, true, true);
 			return false;
 		}
@@ -203,7 +203,7 @@ static void dgram_down(struct ins_sock *s)
 			om.msg_iovlen = 1;
 		}
 		if (sendmsg(s->car, &om, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-			s->drops++; /* the program is not keeping up: UDP drops */
+			s->udp.drops++; /* the program is not keeping up: UDP drops */
 			continue;
 		}
 		s->bytes_in += (uint64_t)n;

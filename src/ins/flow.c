@@ -148,8 +148,8 @@ struct ins_flow *flow_new(struct ins_sock *s, uint8_t proto, bool outbound, cons
 	if (proto == IPPROTO_TCP) {
 		s->flow = f;
 	} else {
-		list_add_tail(&s->uflows, &f->slink);
-		s->nuflows++;
+		list_add_tail(&s->udp.flows, &f->slink);
+		s->udp.nflows++;
 		udp_flows++;
 	}
 	return f;
@@ -164,7 +164,7 @@ struct ins_flow *flow_udp_find(struct ins_sock *s, const struct mw_addr *remote)
 {
 	struct mw_addr r = addr_norm(remote);
 
-	for (struct list *l = s->uflows.next; l != &s->uflows; l = l->next) {
+	for (struct list *l = s->udp.flows.next; l != &s->udp.flows; l = l->next) {
 		struct ins_flow *f = container_of(l, struct ins_flow, slink);
 
 		if (addr_eq(f->outbound ? &f->resp : &f->orig, &r))
@@ -179,12 +179,12 @@ struct ins_flow *flow_udp(struct ins_sock *s, const struct mw_addr *remote, bool
 
 	if (f)
 		return f;
-	for (struct list *l = s->uflows.next; l != &s->uflows; l = l->next) {
+	for (struct list *l = s->udp.flows.next; l != &s->udp.flows; l = l->next) {
 		f = container_of(l, struct ins_flow, slink);
 		if (!oldest || f->last_ms < oldest->last_ms)
 			oldest = f;
 	}
-	if (s->nuflows >= UDP_FLOWS_MAX && oldest)
+	if (s->udp.nflows >= UDP_FLOWS_MAX && oldest)
 		flow_end(oldest, "idle", 0); /* a socket talking to many peers: keep the active ones */
 	f = flow_new(s, IPPROTO_UDP, outbound, outbound ? &s->local : remote, outbound ? remote : &s->local);
 	if (f) {
@@ -400,7 +400,7 @@ void flow_end(struct ins_flow *f, const char *reason, int err)
 		s->flow = NULL;
 	if (s && f->proto == IPPROTO_UDP) {
 		list_del(&f->slink);
-		s->nuflows--;
+		s->udp.nflows--;
 	}
 	if (f->proto == IPPROTO_UDP)
 		udp_flows--;
@@ -559,8 +559,8 @@ void flow_sock_gone(struct ins_sock *s)
 {
 	if (s->flow)
 		flow_tcp_gone(s->flow, s);
-	while (!list_empty(&s->uflows))
-		flow_end(container_of(s->uflows.next, struct ins_flow, slink), "closed", 0);
+	while (!list_empty(&s->udp.flows))
+		flow_end(container_of(s->udp.flows.next, struct ins_flow, slink), "closed", 0);
 }
 
 struct ins_flow *flow_find(const char *uid)
@@ -611,7 +611,7 @@ void flow_shutdown(void)
 			f->sock->flow = NULL;
 		if (f->sock && f->proto == IPPROTO_UDP) {
 			list_del(&f->slink);
-			f->sock->nuflows--;
+			f->sock->udp.nflows--;
 		}
 		f->sock = NULL;
 		flow_end(f, "ins_exit", 0);

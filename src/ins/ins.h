@@ -161,6 +161,7 @@ struct ins_dir {
 	bool urg;     /* src reported TCP urgent data (EPOLLPRI): copy, and read to EAGAIN (relay.c) */
 };
 
+/* A socket: the core every kind has, then one part per kind (a TCP connection, a listener, UDP). */
 struct ins_sock {
 	struct ins_group *group;
 	uint32_t id, slot;
@@ -182,51 +183,57 @@ struct ins_sock {
 	struct mw_addr local, peer;
 	uint64_t bytes_in, bytes_out;
 	uint64_t t_start_ms;
-
-	/* connect in progress */
-	struct ins_client *waiter; /* blocking connect: who gets the response; NULL otherwise */
-	uint32_t waiter_req;
-	int prog_end;              /* nonblocking connect: the program's carrier end, to restore its sndbuf */
-	uint32_t sndbuf;
-	uint32_t fill;             /* filler bytes still to discard from the carrier */
-
+	bool bound;                /* bind() succeeded: the local address is the program's choice */
+	bool linger_set;           /* SO_LINGER was set (or inherited from the listener): worth asking at EOF */
 	struct ins_dir up;         /* program -> network (UDP: one datagram the real socket had no room for) */
-	struct mw_addr up_dst;     /* UDP: that datagram's destination */
-	uint64_t drops;            /* UDP: datagrams dropped because the program did not read them in time */
 	struct ins_dir down;       /* network -> program */
 	bool car_hup;              /* the program's side is finished (last close, or both directions shut) */
+
+	/* its life (life.c) */
+	uint16_t shown;            /* the state its record shows (enum mw_sock_state) */
 	uint16_t rec_flags;        /* enum mw_rec_flags, published with the record */
-	uint16_t shown;            /* the state its record shows (enum mw_sock_state): life.c's alone to change */
+	bool zombie;
+	bool dead;
+	bool close_hinted;         /* a MW_CMD_CLOSE came for it: no need to keep it once finished */
+	bool peered;               /* a zombie whose real socket still names a peer (tick rechecks) */
+	struct list zlink;         /* in ins.zombies while finished but maybe still held by the program */
 
-	/* listener: a connection accepted that the carrier had no room for yet */
-	struct ins_sock *held;
-	int held_fd;
-	struct mw_accept held_msg;
-
-	/* telemetry: the TCP connection's flow, or a UDP socket's flows (one per remote address) */
+	/* telemetry and scheduling */
 	struct ins_proc *proc;     /* the program it belongs to (an accepted socket: the listener's) */
-	struct ins_flow *flow;
-	struct list uflows;
-	uint32_t nuflows;
+	struct ins_flow *flow;     /* a TCP connection's flow */
 	uint32_t calls;            /* control calls before the flow existed (bind, setsockopt...) */
 	struct list throttled;     /* in ins.throttled while a bucket holds it back */
-
 	struct list runq;          /* in ins.runq while it has work left over from its budget */
 	struct list idlel;         /* in idle.c's queue while its program's close waits to be handled */
 	uint64_t idle_ns;          /* since when */
-	struct list zlink;         /* in ins.zombies while finished but maybe still held by the program */
-	bool zombie;
-	bool bound;                /* bind() succeeded: the local address is the program's choice */
-	bool linger_set;           /* SO_LINGER was set (or inherited from the listener): worth asking at EOF */
-	/* TCP urgent data (relay.c, cmd_oob): the byte, taken from the real socket before our reads step over its
-	 * mark (which drops it), and where the mark is among the bytes passed to the program */
-	bool oob_have, mark_known;
-	uint8_t oob_byte;
-	uint64_t mark_at;
-	bool close_hinted;         /* a MW_CMD_CLOSE came for it: no need to keep it once finished */
-	bool rd_shut;              /* the program shut it for reading: what it drops is its choice, not a close */
-	bool peered;               /* a zombie whose real socket still names a peer (tick rechecks) */
-	bool dead;
+
+	/* a TCP connection (sock.c's connect, relay.c) */
+	struct {
+		struct ins_client *waiter; /* blocking connect: who gets the response; NULL otherwise */
+		uint32_t waiter_req;
+		int prog_end;              /* nonblocking connect: the program's carrier end, to restore its sndbuf */
+		uint32_t sndbuf;
+		uint32_t fill;             /* filler bytes still to discard from the carrier */
+		bool rd_shut;              /* the program shut it for reading: what it drops is its choice */
+		/* urgent data (relay.c, cmd_oob): the byte, taken from the real socket before our reads step over
+		 * its mark (which drops it), and where the mark is among the bytes passed to the program */
+		bool oob_have, mark_known;
+		uint8_t oob_byte;
+		uint64_t mark_at;
+	} tcp;
+	/* a listener (listen.c): a connection accepted that the carrier had no room for yet */
+	struct {
+		struct ins_sock *sock;
+		int fd;
+		struct mw_accept msg;
+	} held;
+	/* UDP (dgram.c) */
+	struct {
+		struct mw_addr up_dst;     /* the destination of the datagram waiting in up */
+		uint64_t drops;            /* datagrams dropped because the program did not read them in time */
+		struct list flows;         /* one flow per remote address */
+		uint32_t nflows;
+	} udp;
 };
 
 /* One connection (TCP) or one socket's traffic with one remote address (UDP), as docs/telemetry.md describes

@@ -51,15 +51,15 @@ struct ins_sock *sock_new(struct ins_group *g, int domain, int real, int car)
 	s->real = real;
 	s->car = car;
 	s->ev_car.fd = s->ev_real.fd = -1;
-	s->prog_end = -1;
-	s->held_fd = -1;
+	s->tcp.prog_end = -1;
+	s->held.fd = -1;
 	s->local.family = (uint16_t)domain;
 	s->shown = MW_SS_OPEN;
 	s->t_start_ms = ins_now_ms();
 	list_init(&s->runq);
 	list_init(&s->idlel);
 	list_init(&s->zlink);
-	list_init(&s->uflows);
+	list_init(&s->udp.flows);
 	list_init(&s->throttled);
 	ins.nsocks++;
 	return s;
@@ -186,7 +186,7 @@ static bool row_applies(const struct life_row *r, const struct ins_sock *s, enum
 	case IF_ZOMBIE:
 		return s->zombie;
 	case IF_WAITER:
-		return s->waiter != NULL;
+		return s->tcp.waiter != NULL;
 	case IF_CONNECTED:
 		return s->state == INS_CONNECTED;
 	default:
@@ -263,11 +263,11 @@ static void flow_acts(struct ins_sock *s, unsigned acts, int err)
 
 static void answer_waiter(struct ins_sock *s, int ret)
 {
-	struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->waiter_req,
+	struct mw_rsp r = { .version = MW_PROTO_VERSION, .cmd = MW_CMD_CONNECT, .req_id = s->tcp.waiter_req,
 			    .sock_id = s->id, .ret = ret };
 
-	client_respond(s->waiter, &r, -1);
-	s->waiter = NULL;
+	client_respond(s->tcp.waiter, &r, -1);
+	s->tcp.waiter = NULL;
 }
 
 /* What changes on the socket itself, before anything is shown. */
@@ -288,11 +288,11 @@ static void socket_acts(struct ins_sock *s, unsigned acts)
 		s->peered = false;
 	if (acts & LISTEN_GEN)
 		ins.listen_gen++;
-	if ((acts & DROP_PROG_END) && s->prog_end >= 0) {
+	if ((acts & DROP_PROG_END) && s->tcp.prog_end >= 0) {
 		/* Our copy of the program's end must not keep it alive: without it the carrier hangs up if this was
 		 * the last fd.  (If not, the filler still leaves when the connect is done.) */
-		close(s->prog_end);
-		s->prog_end = -1;
+		close(s->tcp.prog_end);
+		s->tcp.prog_end = -1;
 	}
 }
 
@@ -331,7 +331,7 @@ void sock_event(struct ins_sock *s, enum sock_ev ev, int err)
 	if (r->next >= TO_OPEN && r->next <= TO_LISTENING)
 		s->state = to[r->next];
 	show(s, r, err);
-	if ((r->acts & ANSWER) && s->waiter)
+	if ((r->acts & ANSWER) && s->tcp.waiter)
 		answer_waiter(s, ev == SOCK_EV_CONNECTED ? 0 : -err);
 	if (r->next == TO_ZOMBIE && !s->zombie && zombie_enter(s)) {
 		/* A zombie whose TCP connection still names a peer shows CONNECTED until the tick sees it end. */
@@ -372,8 +372,8 @@ void sock_client_gone(struct ins_client *c)
 	if (!g)
 		return;
 	for (uint32_t i = 1; i < g->nslots; i++) {
-		if (g->sock[i] && g->sock[i]->waiter == c)
-			g->sock[i]->waiter = NULL;
+		if (g->sock[i] && g->sock[i]->tcp.waiter == c)
+			g->sock[i]->tcp.waiter = NULL;
 		if (g->sock[i] && g->sock[i]->owner == c)
 			g->sock[i]->owner = NULL;
 	}
@@ -421,9 +421,9 @@ static void sock_destroy(struct ins_sock *s)
 	/* The record outlives the socket, marked closed, until its slot is reused: a program that still holds
 	 * the carrier can go on asking getsockname/getpeername. */
 	group_rec_publish(s, MW_SS_CLOSED);
-	if (s->held) {
-		close(s->held_fd);
-		sock_destroy(s->held);
+	if (s->held.sock) {
+		close(s->held.fd);
+		sock_destroy(s->held.sock);
 	}
 	if (!list_empty(&s->runq))
 		list_del(&s->runq);
@@ -436,8 +436,8 @@ static void sock_destroy(struct ins_sock *s)
 		close(s->real);
 	if (s->car >= 0)
 		close(s->car);
-	if (s->prog_end >= 0)
-		close(s->prog_end);
+	if (s->tcp.prog_end >= 0)
+		close(s->tcp.prog_end);
 	dir_free(&s->up);
 	dir_free(&s->down);
 	group_names_free(s);

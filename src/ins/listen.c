@@ -64,14 +64,14 @@ static struct ins_sock *accepted_new(struct ins_sock *l, int fd, const struct so
 /* The connection held for the carrier goes to the program now.  Returns false if the carrier is full. */
 static bool hand_over(struct ins_sock *l)
 {
-	ssize_t n = mw_send_fd(l->car, &l->held_msg, sizeof(l->held_msg), l->held_fd, MSG_DONTWAIT);
-	struct ins_sock *c = l->held;
+	ssize_t n = mw_send_fd(l->car, &l->held.msg, sizeof(l->held.msg), l->held.fd, MSG_DONTWAIT);
+	struct ins_sock *c = l->held.sock;
 
 	if (n == -EAGAIN)
 		return false; /* the program is not accepting: the kernel's backlog holds the rest */
-	close(l->held_fd);
-	l->held_fd = -1;
-	l->held = NULL;
+	close(l->held.fd);
+	l->held.fd = -1;
+	l->held.sock = NULL;
 	if (n < 0) {
 		sock_event(c, SOCK_EV_BROKEN, 0);
 		return true;
@@ -86,13 +86,13 @@ static bool hand_over(struct ins_sock *l)
 static void hold(struct ins_sock *l, struct ins_sock *c, int prog)
 {
 	sock_event(c, SOCK_EV_OPENED, 0);
-	l->held = c;
-	l->held_fd = prog;
-	memset(&l->held_msg, 0, sizeof(l->held_msg));
-	l->held_msg.version = MW_PROTO_VERSION;
-	l->held_msg.sock_id = c->id;
-	l->held_msg.peer = c->peer;
-	l->held_msg.local = c->local;
+	l->held.sock = c;
+	l->held.fd = prog;
+	memset(&l->held.msg, 0, sizeof(l->held.msg));
+	l->held.msg.version = MW_PROTO_VERSION;
+	l->held.msg.sock_id = c->id;
+	l->held.msg.peer = c->peer;
+	l->held.msg.local = c->local;
 }
 
 /* One connection from the kernel's queue.  Returns false when there is none (or accept failed for good). */
@@ -127,9 +127,9 @@ static bool accept_one(struct ins_sock *l)
 void listen_pump(struct ins_sock *s)
 {
 	for (int i = 0; i < 64; i++) {
-		if (s->held && !hand_over(s))
+		if (s->held.sock && !hand_over(s))
 			return;
-		if (!s->held && !accept_one(s))
+		if (!s->held.sock && !accept_one(s))
 			return;
 	}
 	sock_runq_add(s);

@@ -65,13 +65,13 @@ static void account(struct ins_sock *s, bool up, size_t n)
 /* Drop the shim's filler from the front of the carrier. */
 static int skip_fill(struct ins_sock *s)
 {
-	while (s->fill) {
-		size_t want = s->fill < sizeof(scratch) ? s->fill : sizeof(scratch);
+	while (s->tcp.fill) {
+		size_t want = s->tcp.fill < sizeof(scratch) ? s->tcp.fill : sizeof(scratch);
 		ssize_t n = recv(s->car, scratch, want, MSG_DONTWAIT);
 
 		if (n <= 0)
 			return n < 0 && errno == EAGAIN ? -EAGAIN : -EPIPE;
-		s->fill -= (uint32_t)n;
+		s->tcp.fill -= (uint32_t)n;
 	}
 	return 0;
 }
@@ -171,8 +171,8 @@ static void urg_mark(struct ins_sock *s, size_t ahead)
 	int at = 0;
 
 	if (ioctl(s->real, SIOCATMARK, &at) == 0 && at) {
-		s->mark_at = s->bytes_in + ahead;
-		s->mark_known = true;
+		s->tcp.mark_at = s->bytes_in + ahead;
+		s->tcp.mark_known = true;
 	}
 }
 
@@ -183,9 +183,9 @@ static void urg_take(struct ins_sock *s)
 	uint8_t b;
 
 	if (recv(s->real, &b, 1, MSG_OOB | MSG_DONTWAIT) == 1) {
-		s->oob_byte = b;
-		s->oob_have = true;
-		s->mark_known = false;
+		s->tcp.oob_byte = b;
+		s->tcp.oob_have = true;
+		s->tcp.mark_known = false;
 		/* Our reads may have reached the mark before its EPOLLPRI came. */
 		urg_mark(s, (s->down.len - s->down.off) + s->down.piped);
 	}
@@ -257,7 +257,7 @@ static int dir_copy_step(struct ins_sock *s, struct ins_dir *d, int src, int dst
 {
 	ssize_t n, m;
 
-	if (!up && d->urg && !s->oob_have)
+	if (!up && d->urg && !s->tcp.oob_have)
 		urg_take(s);
 	n = recv(src, scratch, want, MSG_DONTWAIT);
 	if (n < 0) {
@@ -334,7 +334,7 @@ static void relay_fail(struct ins_sock *s, int err)
 	char a[64];
 
 	ins_log(2, "socket %#x to %s: %s", s->id, mw_addr_str(&s->peer, a, sizeof(a)), strerror(err));
-	if (!s->waiter && !s->zombie && !s->down.discard) {
+	if (!s->tcp.waiter && !s->zombie && !s->down.discard) {
 		if (s->down.len)
 			send(s->car, s->down.buf + s->down.off, s->down.len - s->down.off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (s->down.piped)
@@ -378,15 +378,15 @@ void relay_connected(struct ins_sock *s)
 
 void relay_connect_undo_fill(struct ins_sock *s)
 {
-	if (s->prog_end >= 0) {
+	if (s->tcp.prog_end >= 0) {
 		/* Giving the program's end its send buffer back is what makes it writable: the filler in it is
 		 * then well under a quarter of the buffer.  The kernel wakes the program's poll right here. */
-		int v = (int)(s->sndbuf / 2);
+		int v = (int)(s->tcp.sndbuf / 2);
 
 		if (v > 0)
-			setsockopt(s->prog_end, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-		close(s->prog_end);
-		s->prog_end = -1;
+			setsockopt(s->tcp.prog_end, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+		close(s->tcp.prog_end);
+		s->tcp.prog_end = -1;
 	}
 	relay_pump(s);
 }
@@ -429,14 +429,14 @@ static void pump(struct ins_sock *s)
 	if (s->dead || s->zombie)
 		return; /* a zombie's carrier is gone: nothing to move */
 	/* The filler keeps the program's end unwritable: it stays until the connect has an answer. */
-	if (s->fill && s->state != INS_CONNECTING && skip_fill(s) == -EPIPE)
+	if (s->tcp.fill && s->state != INS_CONNECTING && skip_fill(s) == -EPIPE)
 		s->car_hup = true;
 	if (s->state != INS_CONNECTED) {
 		if (s->car_hup)
 			sock_event(s, SOCK_EV_PROG_CLOSED, 0); /* closed before it connected: the connect is abandoned */
 		return;
 	}
-	if (s->fill)
+	if (s->tcp.fill)
 		return; /* the rest of the filler is still on its way */
 	before = s->bytes_in + s->bytes_out;
 	sent = s->bytes_out;
@@ -470,7 +470,7 @@ static void pump(struct ins_sock *s)
 		 * the program may still hold the fd and ask about it.  Otherwise the program has closed it: close
 		 * the real one.  Whatever the network still sends, nobody will read; the kernel resets if any is
 		 * unread. */
-		bool ended = s->down.shut && (!s->down.discard || s->rd_shut);
+		bool ended = s->down.shut && (!s->down.discard || s->tcp.rd_shut);
 
 		sock_event(s, ended ? SOCK_EV_BOTH_SHUT : SOCK_EV_PROG_CLOSED, 0);
 		return;
@@ -483,7 +483,7 @@ bool relay_up_empty(struct ins_sock *s)
 {
 	int n = 0;
 
-	return !s->fill && !s->up.len && !s->up.piped && ioctl(s->car, SIOCINQ, &n) == 0 && n == 0;
+	return !s->tcp.fill && !s->up.len && !s->up.piped && ioctl(s->car, SIOCINQ, &n) == 0 && n == 0;
 }
 
 void relay_count_up(struct ins_sock *s, size_t n)

@@ -211,10 +211,10 @@ static int cmd_connect(struct ins_call *k)
 		/* Only this socket's own carrier end: its sndbuf is the one we will set. */
 		if (fstat(*fdp, &st) < 0 || st.st_ino != s->prog_ino)
 			return -EINVAL;
-		s->prog_end = *fdp;
+		s->tcp.prog_end = *fdp;
 		*fdp = -1;
-		s->fill = a->fill;
-		s->sndbuf = a->sndbuf;
+		s->tcp.fill = a->fill;
+		s->tcp.sndbuf = a->sndbuf;
 	}
 	/* The kernel's answer for AF_UNSPEC is disconnect; for a wrong family, EAFNOSUPPORT. */
 	if (a->addr.family != s->domain)
@@ -251,8 +251,8 @@ static int cmd_connect(struct ins_call *k)
 	if (err == -EINPROGRESS) {
 		sock_event(s, SOCK_EV_CONNECTING, 0);
 		if (!nonblock) {
-			s->waiter = k->c;
-			s->waiter_req = q->req_id;
+			s->tcp.waiter = k->c;
+			s->tcp.waiter_req = q->req_id;
 			k->later = true; /* relay.c answers when the connect completes */
 			return 0;
 		}
@@ -314,7 +314,7 @@ static int cmd_shutdown(struct ins_call *k)
 	if (shutdown(s->real, SHUT_RD) < 0)
 		return -errno;
 	/* From here on, bytes from the network are dropped, and the program reads EOF. */
-	s->rd_shut = true;
+	s->tcp.rd_shut = true;
 	s->down.discard = true;
 	s->down.eof = true;
 	relay_pump(s);
@@ -342,11 +342,11 @@ static int cmd_oob(struct ins_call *k)
 		relay_count_up(s, (size_t)n);
 		return 0;
 	}
-	if (s->oob_have) {
+	if (s->tcp.oob_have) {
 		/* Taken from the real socket when it came (relay.c): read once, as the kernel's is. */
-		r->u.oob.byte = s->oob_byte;
+		r->u.oob.byte = s->tcp.oob_byte;
 		r->u.oob.got = 1;
-		s->oob_have = o->op == MW_OOB_PEEK;
+		s->tcp.oob_have = o->op == MW_OOB_PEEK;
 		return 0;
 	}
 	n = recv(s->real, &b, 1, MSG_OOB | MSG_DONTWAIT | (o->op == MW_OOB_PEEK ? MSG_PEEK : 0));
@@ -370,7 +370,7 @@ static int cmd_ioctl(struct ins_call *k)
 
 		if (unread > s->bytes_in)
 			return -EINVAL;
-		r->u.ioctl.value = s->mark_known && s->bytes_in - unread == s->mark_at;
+		r->u.ioctl.value = s->tcp.mark_known && s->bytes_in - unread == s->tcp.mark_at;
 		return 0;
 	}
 	if (ioctl(s->real, q->u.ioctl.request, &v) < 0)
