@@ -25,7 +25,10 @@ from hostile.common import (ASAN, alive, build, fd_count, fd_listing, fresh_stat
 
 _n = itertools.count()
 
-WAKE_MS = 1000        # every socket must see its error within this of the kill
+# Every socket must see its error within this of the kill: a hang guard, not a measure of speed (the wake-up
+# takes milliseconds on an idle machine; a loaded one may not schedule the program for a while).  Compared on
+# CLOCK_MONOTONIC, which faultcli prints and time.monotonic() reads.
+WAKE_MS = 5000
 REAL_ERRORS = ("ECONNRESET", "EPIPE")
 
 
@@ -221,7 +224,7 @@ def kill_scenario(topo, servers, faultcli):
         prog = env.popen([faultcli, "block", topo.world4, topo.world6, servers["silent"], servers["source"],
                           servers["sink"], servers["echo"], trigger, 5, 10])
         wait_line(prog, r"^ready t=\d+$", 40)
-        t_kill = time.time()
+        t_kill = time.monotonic()
         a.kill()
         wait_line(prog, r"^(waiting-trigger|done)$", 20)
         b = env.daemon("second")
@@ -255,7 +258,7 @@ def _sock_lines(out):
 
 
 def test_kill_ins_every_blocked_call_wakes_with_a_real_error(kill_scenario):
-    """kill -9 mwinsd: every blocked recv/send/poll/epoll_wait/select in the program wakes within a second,
+    """kill -9 mwinsd: every blocked recv/send/poll/epoll_wait/select in the program wakes (within WAKE_MS),
     each socket's call fails with ECONNRESET or EPIPE (not EOF, not EAGAIN), idle sockets fail at once too,
     no SIGPIPE kills anyone, and the program does not crash or hang."""
     s = kill_scenario

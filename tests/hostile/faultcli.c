@@ -1,7 +1,8 @@
 /*
  * faultcli: an ordinary socket program for the fault tests, run under mwrun (it knows nothing of mwcomms).
- * Every line it prints is machine-checkable; times are CLOCK_REALTIME in ms ("t=...") so that the test can
- * compare them with the moment it killed mwinsd.
+ * Every line it prints is machine-checkable; times are CLOCK_MONOTONIC in ms ("t=...") so that the test can
+ * compare them with the moment it killed mwinsd (Python's time.monotonic() reads the same clock, which a wall
+ * clock step cannot move).
  *
  *   faultcli block HOST4 HOST6 SILENT SOURCE SINK ECHO TRIGGER NEW WAIT_S
  *       Connections held in every kind of blocked call: recv on an idle connection (to SILENT), send into a
@@ -56,14 +57,6 @@
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int sigpipes;
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t mono_ms(void)
 {
@@ -252,10 +245,10 @@ static void new_attempts(const char *host, int port, int n, const char *tag)
 		int err = probe(host, port, &step);
 
 		if (!err)
-			say("%s %d ok t=%llu", tag, i, (unsigned long long)wall_ms());
+			say("%s %d ok t=%llu", tag, i, (unsigned long long)mono_ms());
 		else
 			say("%s %d fail step=%s errno=%s t=%llu", tag, i, step, ename(-err),
-			    (unsigned long long)wall_ms());
+			    (unsigned long long)mono_ms());
 	}
 }
 
@@ -279,7 +272,7 @@ struct blk {
 static void report_io(struct blk *b, const char *op, ssize_t ret, int err, const char *extra)
 {
 	say("sock %d kind=%s op=%s ret=%zd errno=%s t=%llu%s", b->n, kind_name[b->kind], op, ret,
-	    ret < 0 ? ename(err) : "0", (unsigned long long)wall_ms(), extra);
+	    ret < 0 ? ename(err) : "0", (unsigned long long)mono_ms(), extra);
 }
 
 static void *blk_thread(void *arg)
@@ -421,7 +414,7 @@ static int cmd_block(char **a)
 			return 1;
 		}
 	}
-	say("ready t=%llu", (unsigned long long)wall_ms());
+	say("ready t=%llu", (unsigned long long)mono_ms());
 	/* Wait for every blocked call to come back, at most wait_s. */
 	end = mono_ms() + (uint64_t)wait_s * 1000;
 	for (;;) {
@@ -495,7 +488,7 @@ static int cmd_serve(int port, const char *stopfile)
 		c = accept(lfd, NULL, NULL);
 		if (c < 0) {
 			if (errors++ < 5)
-				say("accept-error errno=%s t=%llu", ename(errno), (unsigned long long)wall_ms());
+				say("accept-error errno=%s t=%llu", ename(errno), (unsigned long long)mono_ms());
 			usleep(20000);
 			continue;
 		}
@@ -504,7 +497,7 @@ static int cmd_serve(int port, const char *stopfile)
 		if (send(c, msg, (size_t)len, MSG_NOSIGNAL) != len)
 			say("send-error errno=%s", ename(errno));
 		close(c);
-		say("served %lu t=%llu", served, (unsigned long long)wall_ms());
+		say("served %lu t=%llu", served, (unsigned long long)mono_ms());
 	}
 	say("accept-errors %d", errors);
 	say("done");
