@@ -426,11 +426,12 @@ def test_kill_program_frees_its_sockets(topo, env, servers, faultcli):
 
 
 def test_churn_100k_connections(topo, env, servers, faultcli):
-    """100,000 connections opened and closed through one mwinsd (8 threads, within 60 s): all succeed, and
-    mwinsd's fd count, socket count and RSS come back to their baseline (RSS within 4 MB)."""
+    """100,000 connections opened and closed through one mwinsd (8 threads): all succeed, and mwinsd's fd
+    count, socket count and RSS come back to their baseline (RSS within 4 MB).  The rate is printed, not
+    checked: the time limit only stops a run that hangs."""
     d = env.daemon("main")
     problems = []
-    warm = env.run([faultcli, "churn", topo.world4, servers["close"], 2000, 30, 4], timeout=60)
+    warm = env.run([faultcli, "churn", topo.world4, servers["close"], 2000, 300, 4], timeout=360)
     assert "churn ok=2000 fail=0" in warm.stdout, (warm.stdout, warm.stderr)
     fd0 = stable_fds(d.pid)
     socks0 = fresh_stats(env.registry, "main").get("sockets")
@@ -439,20 +440,26 @@ def test_churn_100k_connections(topo, env, servers, faultcli):
         problems.append(f"2,000 connections later, with their program gone, mwinsd still counts {socks0} "
                         f"sockets and holds {fd0} fds")
 
-    total, seconds = 100000, 60
+    # 100,000 is five times the fd limit the tests run with (tests/run): a connection that leaks anything
+    # (an fd, a carrier, a slot) makes later ones fail.  The deadline is a hang guard, far beyond what a slow
+    # or loaded machine needs (about 20 s on an idle 2-core one).
+    total, seconds = 100000, 600
     r = env.run([faultcli, "churn", topo.world4, servers["close"], total, seconds, 8], timeout=seconds + 60)
     san_check(r.stderr, "faultcli under mwrun")
     m = re.search(r"^churn ok=(\d+) fail=(\d+) elapsed_ms=(\d+)$", r.stdout, re.M)
     assert m, (r.stdout, r.stderr)
     ok, fail, ms = (int(x) for x in m.groups())
+    attempted = ok + fail
     print(f"churn: {ok} connections in {ms} ms ({ok * 1000 // max(ms, 1)}/s), {fail} failed")
-    if fail or ok != total:
-        problems.append(f"{ok} of {total} connections succeeded in {ms} ms, {fail} failed:\n"
+    if attempted != total:
+        problems.append(f"the churn hung: {attempted} of {total} connections attempted in {seconds} s")
+    if fail or ok != attempted:
+        problems.append(f"{ok} of {attempted} connections succeeded in {ms} ms, {fail} failed:\n"
                         + "\n".join(lines(r.stdout, "churn failure")))
-    # Up to 20 s: after 100,000 connections the last closes may still be in the kernel's hands (a batch of
+    # Up to 60 s: after 100,000 connections the last closes may still be in the kernel's hands (a batch of
     # pooled carriers in flight to a process that was exiting is released with its control socket); a leak
     # never comes back.
-    n = settle(d.pid, fd0, 1, 20)
+    n = settle(d.pid, fd0, 1, 60)
     socks = fresh_stats(env.registry, "main").get("sockets")
     rss = rss_kb(d.pid)
     if socks != 0:
