@@ -223,14 +223,20 @@ def test_metrics_endpoint_is_not_for_programs(setup):
 def test_leftovers_end_with_the_run(setup):
     """A daemonized child outlives its parent, but not the run: when the command ends, so does it.  The same
     script run directly leaves its sleeper behind (so the check can fail)."""
-    script = ["sh", "-c", "(sleep 317 >/dev/null 2>&1 &) ; exit 0"]
-    r = subprocess.run(setup.topo.nsexec(setup.topo.ins, script), capture_output=True, text=True, timeout=30)
+    # The subshell forks the sleeper and returns only once it has become `sleep` (its exec done, 5 s at most),
+    # then says so: the check that follows cannot pass just because the sleeper had not started yet.
+    script = ["sh", "-c", "(sleep 317 >/dev/null 2>&1 & s=$!; i=0;"
+              " until [ \"$(cat /proc/$s/comm 2>/dev/null)\" = sleep ]; do"
+              " i=$((i+1)); [ $i -le 500 ] || exit 1; sleep 0.01; done;"
+              " echo sleeper-started); exit 0"]
+    r = subprocess.run(setup.topo.nsexec(setup.topo.ins, script), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "sleeper-started" in r.stdout, (r.stdout, r.stderr)
     left = _find(["sleep", "317"])
-    assert r.returncode == 0 and left, "directly, the sleeper should still run"
+    assert left, "directly, the sleeper should still run"
     for pid in left:
         os.kill(pid, 9)
-    r = subprocess.run(argv_for(setup, "root", script), capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    r = subprocess.run(argv_for(setup, "root", script), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "sleeper-started" in r.stdout, (r.stdout, r.stderr)
     assert not _find(["sleep", "317"]), "a process the run left behind outlived it"
 
 
