@@ -6,10 +6,14 @@
  *
  * Every value is written whole to a temporary file and renamed into place, so `cat` never sees half a value.
  * The heartbeat is bumped every second from the event loop itself: if the loop stalls, the heartbeat stops,
- * which is what a watcher should see.
+ * which is what a watcher should see.  At start, mwinsd removes the entries of instances that are gone
+ * (registry_tidy), which nothing else would: one killed with -9 cannot remove its own.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <ifaddrs.h>
@@ -17,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ins.h"
@@ -59,6 +66,190 @@ static int put(const char *dir, const char *name, const char *fmt, ...)
 	return mw_file_write_atomic(dir, name, buf, (size_t)n);
 }
 
+/* ---- start-up tidying ---- */
+
+/*
+ * An entry with neither a pid nor a live socket younger than this may be an instance between its mkdir and
+ * its first file (microseconds, as registry_prepare writes the pid right after the mkdir), so it is kept.
+ */
+#define TIDY_GRACE_S 10
+
+/* The first line of dfd/name, newline cut, into buf.  0 or -errno. */
+static int tidy_read(int dfd, const char *name, char *buf, size_t len)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	buf[0] = 0;
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 0;
+}
+
+/* Whether something accepts connections on the rendezvous socket at path (a stopped mwinsd still does: the
+ * kernel queues the connect). */
+static bool tidy_sock_live(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	bool live;
+	int fd;
+
+	if (!path[0] || strlen(path) >= sizeof(sun.sun_path))
+		return false;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return true; /* cannot tell: keep it */
+	live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN;
+	close(fd);
+	return live;
+}
+
+/* Whether pid is a live mwinsd: pids are reused, so a live process of another name does not count. */
+static bool tidy_pid_live(const char *text)
+{
+	char path[64], comm[32] = "";
+	char *end;
+	long pid = strtol(text, &end, 10);
+	int dfd;
+
+	if (!text[0] || *end || pid <= 0 || pid > INT32_MAX)
+		return false;
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld", pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return true; /* exists, cannot tell what it is: keep it */
+	tidy_read(dfd, "comm", comm, sizeof(comm));
+	close(dfd);
+	return !comm[0] || !strcmp(comm, "mwinsd");
+}
+
+/* Unlinks every non-directory in dfd/name (entries are flat; no symlink is followed), then the directory.
+ * 0 or -errno. */
+static int tidy_remove(int dfd, const char *name)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (de->d_type != DT_DIR && unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+			err = -errno;
+	closedir(d);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		err = -errno;
+	return err;
+}
+
+/* Whether dfd/name's directory was changed within TIDY_GRACE_S (or cannot be read: then keep it too). */
+static bool tidy_recent(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || time(NULL) - st.st_mtime < TIDY_GRACE_S;
+}
+
+/* The instances: removes each entry whose socket nobody listens on and whose pid is not a live mwinsd. */
+static void tidy_instances(const char *root)
+{
+	char path[PATH_MAX], pid[32], sock[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int dfd, efd, err;
+
+	snprintf(path, sizeof(path), "%s/ins", root);
+	d = opendir(path);
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		efd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (efd < 0)
+			continue;
+		tidy_read(efd, "pid", pid, sizeof(pid));
+		tidy_read(efd, "sock", sock, sizeof(sock));
+		close(efd);
+		if (tidy_sock_live(sock) || tidy_pid_live(pid) || (!pid[0] && tidy_recent(dfd, de->d_name)))
+			continue;
+		err = tidy_remove(dfd, de->d_name);
+		if (err)
+			ins_log(0, "registry: cannot remove the entry of instance %s, which is gone: %s", de->d_name,
+				strerror(-err));
+		else
+			ins_log(1, "registry: removed the entry of instance %s (pid %s), which is gone", de->d_name,
+				pid[0] ? pid : "unknown");
+	}
+	closedir(d);
+}
+
+/* The clients: removes each entry whose instance's entry is not there (a live instance removes its own
+ * clients' entries as they leave). */
+static void tidy_clients(const char *root)
+{
+	char path[PATH_MAX], id[NAME_MAX + 1];
+	struct dirent *de;
+	struct stat st;
+	bool keep;
+	DIR *d;
+	int dfd, efd, err, n = 0;
+
+	snprintf(path, sizeof(path), "%s/clients", root);
+	d = opendir(path);
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		efd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (efd < 0)
+			continue;
+		tidy_read(efd, "ins", id, sizeof(id));
+		close(efd);
+		if (!id[0])
+			keep = tidy_recent(dfd, de->d_name);
+		else if (strchr(id, '/') || snprintf(path, sizeof(path), "%s/ins/%s", root, id) >= (int)sizeof(path))
+			keep = true; /* not an id mwinsd writes: not ours to judge */
+		else
+			keep = stat(path, &st) == 0;
+		if (keep)
+			continue;
+		err = tidy_remove(dfd, de->d_name);
+		if (err)
+			ins_log(0, "registry: cannot remove clients/%s, whose instance is gone: %s", de->d_name,
+				strerror(-err));
+		else
+			n++;
+	}
+	closedir(d);
+	if (n)
+		ins_log(1, "registry: removed %d client entr%s whose instance is gone", n, n == 1 ? "y" : "ies");
+}
+
+/* Called once, before this instance's entry is made (with the privileges mwinsd started with). */
+static void registry_tidy(const char *root)
+{
+	tidy_instances(root);
+	tidy_clients(root);
+}
+
 int registry_prepare(void)
 {
 	int err;
@@ -66,12 +257,14 @@ int registry_prepare(void)
 	if (snprintf(ins.dir, sizeof(ins.dir), "%s/ins/%s", ins.cfg.registry, ins.cfg.id) >= (int)sizeof(ins.dir) ||
 	    snprintf(ins.sockpath, sizeof(ins.sockpath), "%s/ins.sock", ins.dir) >= (int)sizeof(ins.sockpath))
 		return -ENAMETOOLONG;
+	registry_tidy(ins.cfg.registry);
 	err = mkdir_p(ins.dir);
 	if (err)
 		return err;
 	/* The directories are readable by all: the protected programs' shims look up the socket here. */
 	chmod(ins.cfg.registry, 0755);
-	return 0;
+	/* At once, so that another mwinsd starting now does not take the new entry for one that is gone. */
+	return put(ins.dir, "pid", "%d\n", (int)getpid());
 }
 
 static void put_ip_addrs(void)
