@@ -220,6 +220,7 @@ def test_json(tmp_path):
         "pid": os.getpid(),
         "alive": True,
         "dead_reason": None,
+        "dead_for_s": None,
         "sock": "/run/mwcomms/ins-a.sock",
         "version": 1,
         "ip_addrs": ["10.0.0.1/24", "fd00::1/64"],

@@ -118,6 +118,8 @@ struct health {
 	bool has_age;
 	int64_t age_ms;
 	char reason[128];                     /* why it is not alive */
+	bool has_dead_for;                    /* dead, with a plausible last heartbeat: */
+	int64_t dead_for_ms;                  /* for this long (the heartbeat beats every second while alive) */
 };
 
 /*

@@ -81,6 +81,37 @@ void status_health(const struct reg_instance *in, const struct timespec *now,
 			 h->age_ms / 1000, h->age_ms % 1000 / 100);
 	else
 		h->alive = true;
+	/* A live mwinsd bumps the heartbeat every second until it stops: the last one dates the death to
+	 * within a second, whatever the reason (a kill -9 leaves nothing else behind that would). */
+	if (!h->alive && h->has_age) {
+		h->has_dead_for = true;
+		h->dead_for_ms = h->age_ms;
+	}
+}
+
+/* "45s", "12m05s", "3h07m", "2d04h": a duration in its two largest units. */
+static void fmt_duration(char *buf, size_t size, int64_t ms)
+{
+	int64_t s = ms / 1000;
+
+	if (s < 60)
+		snprintf(buf, size, "%" PRId64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
+}
+
+/* The wall-clock time t as "2026-12-03 16:20:11 UTC". */
+static void fmt_time(char *buf, size_t size, const struct timespec *t)
+{
+	struct tm tm;
+	time_t sec = t->tv_sec;
+
+	if (!gmtime_r(&sec, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, size, "-");
 }
 
 /* The instance client c is attached to, or NULL. Instances are sorted by id. */
@@ -144,8 +175,15 @@ static void text_instance(const struct registry *reg, const struct reg_instance 
 	printf(STATUS_ROW, in->id, pid, h->alive ? "yes" : "no", hb, version, sockets, bytes_in,
 	       bytes_out, in->has_sock ? in->sock : "-");
 
-	if (!h->alive)
+	if (!h->alive && h->has_dead_for) {
+		char since[40], dur[32];
+
+		fmt_duration(dur, sizeof(dur), h->dead_for_ms);
+		fmt_time(since, sizeof(since), &in->heartbeat_mtime);
+		printf("  dead: %s; for %s, since its last heartbeat at %s\n", h->reason, dur, since);
+	} else if (!h->alive) {
 		printf("  dead: %s\n", h->reason);
+	}
 	text_errors(&in->errors, "  ", "");
 
 	printf("  ip_addrs:");
@@ -283,6 +321,8 @@ static json_t *json_instance(const struct registry *reg, const struct reg_instan
 	bad |= json_object_set_new(o, "dead_reason", h->alive ? json_null() : json_string(h->reason));
 	bad |= json_object_set_new(o, "heartbeat_age_s",
 				   h->has_age ? json_real((double)h->age_ms / 1000.0) : json_null());
+	bad |= json_object_set_new(o, "dead_for_s",
+				   h->has_dead_for ? json_real((double)h->dead_for_ms / 1000.0) : json_null());
 	bad |= json_object_set_new(o, "sock", in->has_sock ? json_string(in->sock) : json_null());
 	bad |= json_object_set_new(o, "version", json_u64_or_null(in->has_version, in->version));
 
