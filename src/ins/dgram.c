@@ -82,87 +82,113 @@ static int dgram_out(struct ins_sock *s, const struct mw_addr *dst, const char *
 	return 0;
 }
 
+/* The datagram the real socket had no room for, again.  Returns -EAGAIN while it still waits, else 0. */
+static int up_retry(struct ins_sock *s)
+{
+	int err;
+
+	if (!s->up.len)
+		return 0;
+	err = dgram_out(s, &s->udp.up_dst, s->up.buf, s->up.len);
+	if (err == -EAGAIN)
+		return err;
+	sock_want_out(s, true, false);
+	if (err)
+		dgram_post_error(s, -err);
+	free(s->up.buf);
+	s->up.buf = NULL;
+	s->up.len = 0;
+	return 0;
+}
+
+/* The program's message of n bytes in payload, checked before use: its destination (none: the peer's) and
+ * its data.  Returns false if it is dropped, as a bad datagram is (or refused, with EDESTADDRREQ posted). */
+static bool up_parse(struct ins_sock *s, size_t n, struct mw_addr *to, const char **data, size_t *len)
+{
+	struct mw_dgram h;
+
+	*data = payload;
+	*len = n;
+	memset(to, 0, sizeof(*to));
+	if (n > sizeof(payload)) {
+		ins_log(1, "socket %#x: oversized datagram from the program dropped", s->id);
+		return false;
+	}
+	if (dgram_is_framed(payload, n)) {
+		memcpy(&h, payload, sizeof(h));
+		if (h.flags || (h.addr.family != AF_INET && h.addr.family != AF_INET6)) {
+			ins_log(1, "socket %#x: malformed datagram from the program dropped", s->id);
+			return false;
+		}
+		*to = h.addr;
+		*data += sizeof(h);
+		*len -= sizeof(h);
+	} else if (s->state != INS_CONNECTED) {
+		dgram_post_error(s, EDESTADDRREQ);
+		return false;
+	}
+	return true;
+}
+
+/* Send one datagram of the program's to `to` (family 0: the peer), after policy.  Returns false if the real
+ * socket had no room: it waits in up, and the carrier is not read meanwhile. */
+static bool up_send(struct ins_sock *s, const struct mw_addr *to, const char *data, size_t len)
+{
+	const struct mw_addr *d = to->family ? to : &s->peer;
+	int err = 0;
+
+	/* A new destination asks the policy first (the shim asked already, with DGRAM_CHECK, but a rule may have
+	 * come since, or the program may not use the shim's path). */
+	if (!flow_udp_find(s, d))
+		err = enforce_udp_send(s, d);
+	if (!err)
+		err = dgram_out(s, to, data, len);
+	if (err == -EAGAIN) {
+		s->up.buf = malloc(len + 1);
+		if (!s->up.buf)
+			return false;
+		memcpy(s->up.buf, data, len);
+		s->up.len = (uint32_t)len;
+		s->udp.up_dst = *to;
+		sock_want_out(s, true, true);
+		return false;
+	}
+	if (err)
+		dgram_post_error(s, -err);
+	return true;
+}
+
+/* Whether a read of 0 from the carrier is its end: seqpacket says 0 for an empty datagram too.  The end is the
+ * program's close (HUP: returns true) or its SHUT_WR (RDHUP only: it may still receive; up.eof is set). */
+static bool up_ended(struct ins_sock *s)
+{
+	struct pollfd p = { .fd = s->car, .events = POLLRDHUP };
+
+	if (s->car_hup || (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)))
+		return true;
+	if (p.revents & POLLRDHUP)
+		s->up.eof = true;
+	return false;
+}
+
 /* program -> network.  Returns true if the carrier is finished (closed by the program). */
 static bool dgram_up(struct ins_sock *s)
 {
 	for (int i = 0; i < DGRAM_BUDGET; i++) {
-		struct mw_dgram h;
-		struct mw_addr to = { 0 };
-		const char *data = payload;
+		struct mw_addr to;
+		const char *data;
 		size_t len;
 		ssize_t n;
-		int err;
 
-		if (s->up.len) {
-			err = dgram_out(s, &s->udp.up_dst, s->up.buf, s->up.len);
-			if (err == -EAGAIN)
-				return false;
-			sock_want_out(s, true, false);
-			if (err)
-				dgram_post_error(s, -err);
-			free(s->up.buf);
-			s->up.buf = NULL;
-			s->up.len = 0;
-		}
-		if (s->up.eof)
+		if (up_retry(s) == -EAGAIN || s->up.eof)
 			return false;
 		n = recv(s->car, payload, sizeof(payload), MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0)
 			return errno != EAGAIN && errno != EINTR;
-		if (n == 0) {
-			/* An empty datagram, or the end of the carrier: seqpacket says 0 for both.  The end is the
-			 * program's close (HUP) or its SHUT_WR (RDHUP only: it may still receive). */
-			struct pollfd p = { .fd = s->car, .events = POLLRDHUP };
-
-			if (s->car_hup || (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)))
-				return true;
-			if (p.revents & POLLRDHUP) {
-				s->up.eof = true;
-				return false;
-			}
-		}
-		/* The program's message: checked before use.  A malformed one is dropped, as a bad datagram is. */
-		if ((size_t)n > sizeof(payload)) {
-			ins_log(1, "socket %#x: oversized datagram from the program dropped", s->id);
-			continue;
-		}
-		len = (size_t)n;
-		if (dgram_is_framed(payload, len)) {
-			memcpy(&h, payload, sizeof(h));
-			if (h.flags || (h.addr.family != AF_INET && h.addr.family != AF_INET6)) {
-				ins_log(1, "socket %#x: malformed datagram from the program dropped", s->id);
-				continue;
-			}
-			to = h.addr;
-			data += sizeof(h);
-			len -= sizeof(h);
-		} else if (s->state != INS_CONNECTED) {
-			dgram_post_error(s, EDESTADDRREQ);
-			continue;
-		}
-		{
-			const struct mw_addr *d = to.family ? &to : &s->peer;
-
-			/* A new destination asks the policy first (the shim asked already, with DGRAM_CHECK, but a
-			 * rule may have come since, or the program may not use the shim's path). */
-			if (!flow_udp_find(s, d) && (err = enforce_udp_send(s, d)) < 0) {
-				dgram_post_error(s, -err);
-				continue;
-			}
-		}
-		err = dgram_out(s, &to, data, len);
-		if (err == -EAGAIN) {
-			s->up.buf = malloc(len + 1);
-			if (!s->up.buf)
-				return false;
-			memcpy(s->up.buf, data, len);
-			s->up.len = (uint32_t)len;
-			s->udp.up_dst = to;
-			sock_want_out(s, true, true);
+		if (n == 0 && (up_ended(s) || s->up.eof))
+			return !s->up.eof;
+		if (up_parse(s, (size_t)n, &to, &data, &len) && !up_send(s, &to, data, len))
 			return false;
-		}
-		if (err)
-			dgram_post_error(s, -err);
 	}
 	/* Budget spent with datagrams possibly left in the carrier: its edge has come and gone, so nothing else
 	 * brings us back.  Come back on the next loop iteration. */
