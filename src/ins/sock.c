@@ -186,6 +186,38 @@ static int connect_refused(struct ins_sock *s, const struct mw_req *q, int err)
 	return err;
 }
 
+/* A nonblocking connect: keep the program's carrier end (*fdp, taken), whose send buffer relay.c gives back
+ * when the connect has its answer, and the size of the filler the shim put in front of the program's bytes. */
+static int connect_keep_end(struct ins_sock *s, const struct mw_connect_args *a, int *fdp)
+{
+	struct stat st;
+
+	/* Only this socket's own carrier end: its sndbuf is the one we will set. */
+	if (fstat(*fdp, &st) < 0 || st.st_ino != s->prog_ino)
+		return -EINVAL;
+	s->tcp.prog_end = *fdp;
+	*fdp = -1;
+	s->tcp.fill = a->fill;
+	s->tcp.sndbuf = a->sndbuf;
+	return 0;
+}
+
+/* The SYN is out: the connection's flow starts, with what the policy said of it. */
+static void connect_started(struct ins_sock *s, const struct pol_verdict *v)
+{
+	struct ins_flow *f;
+
+	/* The kernel has chosen the local address and port already; the program may ask for them now. */
+	sock_update_local(s);
+	f = flow_new(s, IPPROTO_TCP, true, &s->local, &s->peer);
+	if (f) {
+		flow_hist(f, 'C');
+		f->tcp_flags = 0x02;
+		enforce_flow_start(f, v);
+		flow_event(f, "attempt");
+	}
+}
+
 /* Takes ownership of *fdp (sets it to -1) once the request is valid. */
 static int cmd_connect(struct ins_call *k)
 {
@@ -205,17 +237,8 @@ static int cmd_connect(struct ins_call *k)
 		return -EISCONN;
 	if (s->state == INS_LISTENING)
 		return -EISCONN;
-	if (nonblock) {
-		struct stat st;
-
-		/* Only this socket's own carrier end: its sndbuf is the one we will set. */
-		if (fstat(*fdp, &st) < 0 || st.st_ino != s->prog_ino)
-			return -EINVAL;
-		s->tcp.prog_end = *fdp;
-		*fdp = -1;
-		s->tcp.fill = a->fill;
-		s->tcp.sndbuf = a->sndbuf;
-	}
+	if (nonblock && (err = connect_keep_end(s, a, fdp)) < 0)
+		return err;
 	/* The kernel's answer for AF_UNSPEC is disconnect; for a wrong family, EAFNOSUPPORT. */
 	if (a->addr.family != s->domain)
 		return connect_refused(s, q, -EAFNOSUPPORT);
@@ -235,25 +258,14 @@ static int cmd_connect(struct ins_call *k)
 	s->peer = a->addr;
 	err = connect(s->real, (struct sockaddr *)&ss, (socklen_t)len) < 0 ? -errno : 0;
 	ins.n.connects++;
-	if (err == -EINPROGRESS || !err) {
-		struct ins_flow *f;
-
-		/* The kernel has chosen the local address and port already; the program may ask for them now. */
-		sock_update_local(s);
-		f = flow_new(s, IPPROTO_TCP, true, &s->local, &s->peer);
-		if (f) {
-			flow_hist(f, 'C');
-			f->tcp_flags = 0x02;
-			enforce_flow_start(f, &v);
-			flow_event(f, "attempt");
-		}
-	}
+	if (err == -EINPROGRESS || !err)
+		connect_started(s, &v);
 	if (err == -EINPROGRESS) {
 		sock_event(s, SOCK_EV_CONNECTING, 0);
 		if (!nonblock) {
 			s->tcp.waiter = k->c;
 			s->tcp.waiter_req = q->req_id;
-			k->later = true; /* relay.c answers when the connect completes */
+			k->later = true; /* answered when relay.c reports its end (life.c) */
 			return 0;
 		}
 		return -EINPROGRESS;
