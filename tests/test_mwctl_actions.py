@@ -788,18 +788,41 @@ def test_policy_show_and_reload(topo, ins, world, events):
 # events
 
 
+def _exited_within(proc, seconds):
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc.poll() is not None
+
+
+def _established_seen(path, port):
+    for line in _read(path).splitlines():
+        try:
+            x = json.loads(line)
+        except ValueError:
+            continue        # the last line may be half written
+        if x.get("event") == "established" and x.get("id.resp_p") == port:
+            return True
+    return False
+
+
 def test_events_count(topo, ins, world):
+    # mwctl says nothing once it has subscribed, so the connections are made again until it has what it waits
+    # for (each makes attempt, established, closed: any three in a row include one of the first two); 15 s is
+    # a hang guard
     outp = topo.tmpdir / "events-count.out"
     with open(outp, "wb") as out:
         e = subprocess.Popen([str(MWCTL), "-r", str(ins.registry), "events", "--count", "3"],
                              stdout=out, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.5)     # connected before the events it is to see
-        connects(topo, ins, topo.world4, world.echo)
-        try:
-            _, err = e.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"mwctl events --count 3 did not end; it printed:\n{outp.read_text()}")
+        deadline = time.monotonic() + 15
+        while True:
+            connects(topo, ins, topo.world4, world.echo)
+            if _exited_within(e, 1):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"mwctl events --count 3 did not end; it printed:\n{outp.read_text()}")
+        _, err = e.communicate(timeout=10)
         assert e.returncode == 0, err
         lines = outp.read_text().splitlines()
         assert len(lines) == 3, lines
@@ -815,17 +838,22 @@ def test_events_count(topo, ins, world):
             e.wait()
 
     # without --count it runs until interrupted, and an interrupt is a normal end
-    e = subprocess.Popen([str(MWCTL), "-r", str(ins.registry), "events"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+    outp = topo.tmpdir / "events-run.out"
+    with open(outp, "wb") as out:
+        e = subprocess.Popen([str(MWCTL), "-r", str(ins.registry), "events"], stdout=out, stderr=subprocess.PIPE)
     try:
-        connects(topo, ins, topo.world4, world.echo)
-        time.sleep(0.5)
+        deadline = time.monotonic() + 15
+        while not _established_seen(outp, world.echo):
+            assert e.poll() is None, (e.returncode, e.communicate(), outp.read_text())
+            assert time.monotonic() < deadline, f"mwctl events saw no connection in 15 s:\n{outp.read_text()}"
+            connects(topo, ins, topo.world4, world.echo)
+            time.sleep(0.2)
         assert e.poll() is None, e.communicate()
         e.send_signal(signal.SIGINT)
-        out, err = e.communicate(timeout=10)
+        _, err = e.communicate(timeout=10)
         assert e.returncode == 0, err
         san_check(err.decode(errors="replace"), "mwctl events")
-        evs = [json.loads(line) for line in out.decode().splitlines()]
+        evs = [json.loads(line) for line in outp.read_text().splitlines()]
         assert any(x["event"] == "established" and x.get("id.resp_p") == world.echo for x in evs), evs
     finally:
         if e.poll() is None:
