@@ -27,10 +27,15 @@ COLUMNS = ["ID", "PID", "ALIVE", "HEARTBEAT", "VERSION", "SOCKETS", "BYTES_IN", 
 GOOD_STATS = "sockets 3\nbytes_in 1024\nbytes_out 2048\nclients 2\n"
 
 
+# heartbeat path -> (the age make_ins gave it, the mtime it was last set to): see touch_heartbeats()
+_HEARTBEATS = {}
+
+
 @pytest.fixture(autouse=True)
 def _built():
     if not MWCTL.exists():
         pytest.fail(f"{MWCTL} does not exist: build first (make)")
+    _HEARTBEATS.clear()
 
 
 def dead_pid():
@@ -70,9 +75,26 @@ def make_ins(reg, ins_id, pid=None, hb_age=0.0, **files):
         if data is not None:
             write(d / name, data)
     if values["heartbeat"] is not None and (d / "heartbeat").is_file():
-        t = time.time() - hb_age
-        os.utime(d / "heartbeat", (t, t))
+        _HEARTBEATS[d / "heartbeat"] = (hb_age, None)
+        touch_heartbeats()
     return d
+
+
+def touch_heartbeats():
+    """Give each heartbeat make_ins wrote its age again, now: mwctl() calls this right before it runs mwctl, so
+    that the age mwctl sees does not include the time the test took to get there (mwctl takes an instance
+    whose heartbeat is older than 2.5 s for dead, and a sanitized mwctl can take a while to start).  A
+    heartbeat the test has changed since is left as it is."""
+    for path, (age, last) in list(_HEARTBEATS.items()):
+        try:
+            if last is not None and abs(path.stat().st_mtime - last) > 0.001:
+                del _HEARTBEATS[path]
+                continue
+            t = time.time() - age
+            os.utime(path, (t, t))
+            _HEARTBEATS[path] = (age, path.stat().st_mtime)
+        except OSError:
+            del _HEARTBEATS[path]
 
 
 def make_client(reg, pid, ins_id, exe="/opt/fake/bin/curl", sockets=1):
@@ -84,6 +106,7 @@ def make_client(reg, pid, ins_id, exe="/opt/fake/bin/curl", sockets=1):
 
 
 def mwctl(*args, env=None, timeout=20):
+    touch_heartbeats()
     r = subprocess.run([str(MWCTL)] + [str(a) for a in args], capture_output=True,
                        timeout=timeout, env=env)
     # Output is for terminals: it must be UTF-8 with no control characters but '\n'.
