@@ -17,6 +17,10 @@
  *   - refuses io_uring_setup (ENOSYS, as on a kernel without it), whose IORING_OP_CONNECT would not pass
  *     through connect(), and sockets of the families no network namespace bounds (AF_VSOCK, which reaches
  *     the hypervisor, and hardware ones: EAFNOSUPPORT);
+ *   - hands the socket calls of programs that bypass the shim to the supervisor (sup.c, a thread of this
+ *     process): socket() for AF_INET and AF_INET6, and the calls on an fd that may be a carrier, unless the
+ *     fd argument is marked MW_FD_UNTRAPPED (the shim's own calls: proto.h); a connect on a connected unix
+ *     stream socket (a carrier) goes there too, after the gate has read its address;
  *   - lets every other call through, and calls of another ABI fail with ENOSYS (32-bit programs do not run).
  *
  * The gate makes the connect itself, on its own duplicate of the program's socket (pidfd_getfd), with the
@@ -64,6 +68,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "mwcomms/proto.h"
 #include "run.h"
 
 #define NGROUPS_MAX_GATE 256
@@ -107,6 +112,8 @@ static int filter_load(scmp_filter_ctx ctx, int *listener)
 int gate_filter_install(const struct run_cfg *cfg, int *listener)
 {
 	static const int unbounded[] = { AF_VSOCK, AF_BLUETOOTH, AF_NFC, AF_CAIF, AF_QIPCRTR, AF_IUCV };
+	const int fd_calls[] = { SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(getsockopt),
+				 SCMP_SYS(setsockopt), SCMP_SYS(shutdown) };
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int ret;
 
@@ -117,6 +124,16 @@ int gate_filter_install(const struct run_cfg *cfg, int *listener)
 	    (ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(connect), 0)) < 0 ||
 	    (ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(io_uring_setup), 0)) < 0)
 		goto out;
+	/* The supervisor's calls (sup.c): INET sockets, and the calls on an fd that may be a carrier, unless
+	 * the fd argument carries MW_FD_UNTRAPPED (the shim's own calls: they cost a dynamic program nothing). */
+	for (int f = 0; f < 2; f++)
+		if ((ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(socket), 1,
+					    SCMP_A0(SCMP_CMP_EQ, f ? AF_INET6 : AF_INET))) < 0)
+			goto out;
+	for (size_t i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++)
+		if ((ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, fd_calls[i], 1,
+					    SCMP_A0(SCMP_CMP_MASKED_EQ, MW_FD_UNTRAPPED_MASK, 0))) < 0)
+			goto out;
 	/* Families that no network namespace bounds (AF_VSOCK reaches the hypervisor; the others, hardware):
 	 * as on a kernel without them. */
 	for (size_t i = 0; i < sizeof(unbounded) / sizeof(unbounded[0]); i++)
@@ -369,6 +386,18 @@ static bool gone(int lfd, struct seccomp_notif *req)
 	return ioctl(lfd, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0;
 }
 
+/* Is fd a connected AF_UNIX stream socket (which a carrier is)? */
+static bool is_connected_stream(int fd)
+{
+	int domain, type;
+	socklen_t dl = sizeof(domain), tl = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && domain == AF_UNIX &&
+	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+	       getpeername(fd, (struct sockaddr *)&(struct sockaddr_storage){ 0 },
+			   &(socklen_t){ sizeof(struct sockaddr_storage) }) == 0;
+}
+
 /* The connect that notification req asks for, made here.  Returns 0 or -errno for the program, or 1 when
  * the call is gone (the program died, or the thread was killed) and needs no answer: a call that still
  * waits always gets one. */
@@ -378,12 +407,14 @@ static int gate_connect(const struct gate *g, int lfd, struct seccomp_notif *req
 	uint64_t ulen = req->data.args[2];
 	struct iovec local = { &ss, 0 }, remote = { (void *)(uintptr_t)req->data.args[1], 0 };
 	int pidfd, fd, ret;
+	pid_t tgid;
 
 	if ((int)ulen < 0 || ulen > sizeof(ss))
 		return -EINVAL; /* as the kernel's move_addr_to_kernel */
 	local.iov_len = remote.iov_len = ulen;
 	/* req->pid is the calling thread's; a pidfd names its process (the thread group's leader) */
-	pidfd = (int)syscall(SYS_pidfd_open, thread_group(req->pid), 0);
+	tgid = thread_group(req->pid);
+	pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
 	if (pidfd < 0)
 		return gone(lfd, req) ? 1 : -EACCES;
 	fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)req->data.args[0], 0);
@@ -395,11 +426,14 @@ static int gate_connect(const struct gate *g, int lfd, struct seccomp_notif *req
 	/* The pid read from is the caller still (not a new process with its number). */
 	else if (gone(lfd, req))
 		ret = 1;
+	else if (is_connected_stream(fd) && sup_start(g, lfd) == 0 && sup_take(req, tgid, fd, &ss, (socklen_t)ulen) == 0)
+		return 1; /* maybe a carrier: the supervisor answers, and closes fd */
 	else
 		ret = connect_checked(g, req->pid, fd, &ss, (socklen_t)ulen);
 	close(fd);
 	return ret;
 }
+
 
 int gate_serve(const struct gate *g, int lfd)
 {
@@ -421,7 +455,13 @@ int gate_serve(const struct gate *g, int lfd)
 		ret = errno == EINTR || errno == ENOENT ? 0 : -errno; /* ENOENT: the caller went away first */
 		goto out;
 	}
-	ret = req->data.nr == __NR_connect ? gate_connect(g, lfd, req) : -ENOSYS;
+	/* Everything but connect is the supervisor's (sup.c); it answers them itself. */
+	if (req->data.nr == __NR_connect)
+		ret = gate_connect(g, lfd, req);
+	else if (sup_start(g, lfd) == 0 && sup_take(req, thread_group(req->pid), -1, NULL, 0) == 0)
+		ret = 1;
+	else
+		ret = -ENETDOWN; /* the supervisor could not start: fail closed */
 	if (ret != 1) {
 		rsp->id = req->id;
 		rsp->error = ret;

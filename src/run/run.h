@@ -124,4 +124,17 @@ int gate_filter_install(const struct run_cfg *cfg, int *listener);
  * negative errno when the listener itself failed. */
 int gate_serve(const struct gate *g, int lfd);
 
+/* sup.c: the supervisor, the INET socket calls of programs that bypass the shim (see there) */
+
+struct seccomp_notif;
+struct sockaddr_storage;
+/* Start the supervisor's thread, answering notifications of listener lfd, once (later calls do nothing).
+ * Returns 0 or -errno.  On a kernel without SECCOMP_IOCTL_NOTIF_ADDFD it says so and lets every trapped
+ * call through to the kernel: the program fails closed, in its namespace. */
+int sup_start(const struct gate *g, int lfd);
+/* Hand notification n of process tgid to the supervisor, which answers it.  For a connect, fd is the gate's
+ * duplicate of the socket (the supervisor closes it) and addr (alen bytes) the address read from the
+ * program; else fd is -1.  Returns 0, or -errno (not handed over: the caller answers). */
+int sup_take(const struct seccomp_notif *n, pid_t tgid, int fd, const struct sockaddr_storage *addr, socklen_t alen);
+
 #endif /* MW_RUN_H */

@@ -235,7 +235,7 @@ static int chan_hello(int fd)
 	uint64_t *dest;
 	uint8_t *shutwr;
 
-	if (syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
+	if (syscall(SYS_getsockopt, MW_FD_UNTRAPPED(fd), SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
 		return -errno;
 	ins_pid = cred.pid;
 	n = mw_send_fd(fd, &q, sizeof(q), -1, 0);

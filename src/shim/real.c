@@ -1,9 +1,37 @@
 /* real.c: the libc functions behind our interposers, found with dlsym(RTLD_NEXT). */
 #include <dlfcn.h>
+#include <sys/syscall.h>
 
 #include "shim.h"
 
 struct shim_real real;
+
+/* The shim's own calls that mwrun's filter would trap (proto.h, MW_FD_UNTRAPPED): the same calls, with the
+ * fd marked.  None of them is a cancellation point, so nothing of libc's wrapper is missed. */
+static int untrapped_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	return (int)real.libc_syscall(SYS_getsockopt, MW_FD_UNTRAPPED(fd), level, name, val, len);
+}
+
+static int untrapped_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	return (int)real.libc_syscall(SYS_setsockopt, MW_FD_UNTRAPPED(fd), level, name, val, (long)len);
+}
+
+static int untrapped_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return (int)real.libc_syscall(SYS_getsockname, MW_FD_UNTRAPPED(fd), addr, len);
+}
+
+static int untrapped_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return (int)real.libc_syscall(SYS_getpeername, MW_FD_UNTRAPPED(fd), addr, len);
+}
+
+static int untrapped_shutdown(int fd, int how)
+{
+	return (int)real.libc_syscall(SYS_shutdown, MW_FD_UNTRAPPED(fd), how);
+}
 
 #define RESOLVE(name)                                                                                         \
 	do {                                                                                                  \
@@ -49,6 +77,13 @@ void real_init(void)
 		*(void **)&real.libc_syscall = dlsym(RTLD_NEXT, "syscall");
 	RESOLVE(sendmmsg);
 	RESOLVE(epoll_ctl);
+	if (real.libc_syscall) {
+		real.getsockopt = untrapped_getsockopt;
+		real.setsockopt = untrapped_setsockopt;
+		real.getsockname = untrapped_getsockname;
+		real.getpeername = untrapped_getpeername;
+		real.shutdown = untrapped_shutdown;
+	}
 }
 
 __attribute__((constructor(101))) static void real_ctor(void)
