@@ -223,11 +223,15 @@ static void gone_later(struct ins_sock *s)
 	}
 	ins.dead_socks[ins.ndead++] = s;
 	/* Deregister now: a closed fd number may be reused by a new socket in this same iteration.  (A zombie's
-	 * real socket is already out of the set.) */
+	 * real socket is already out of the set.)  The real socket closes now too, not with the rest: its port
+	 * is free for the next request of this turn, as a kernel socket's is once close() returns. */
 	if (s->real >= 0 && !s->zombie)
 		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->real, NULL);
 	if (s->car >= 0)
 		epoll_ctl(ins.epfd, EPOLL_CTL_DEL, s->car, NULL);
+	if (s->real >= 0)
+		close(s->real);
+	s->real = -1;
 }
 
 /* Both ways are over: keep the real socket for the program's last questions, unwatched.  Our carrier end

@@ -8,6 +8,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,8 +492,19 @@ static int cmd_close(struct ins_call *k)
 {
 	struct ins_sock *s = group_sock_find(k->c->group, k->q->sock_id);
 
-	if (s)
-		sock_event(s, SOCK_EV_CLOSE_HINT, 0);
+	struct pollfd p;
+
+	if (!s)
+		return 0;
+	sock_event(s, SOCK_EV_CLOSE_HINT, 0);
+	if (s->dead || s->zombie)
+		return 0;
+	/* If that was the last fd, the carrier has hung up already: take the hang-up now, in order with the
+	 * requests that follow, so that a bind to the port this socket held (a listener made anew) finds it free,
+	 * as it would after a kernel socket's close.  Its epoll event, if still to come, finds it handled. */
+	p = (struct pollfd){ .fd = s->car, .events = POLLRDHUP };
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+		s->ev_car.fn(&s->ev_car, EPOLLHUP);
 	return 0;
 }
 

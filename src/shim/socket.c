@@ -512,19 +512,19 @@ SHIM_EXPORT int close(int fd)
 
 	if (!real.close)
 		real_init();
-	/* Forget the fd /before/ the kernel frees its number for reuse.  mwinsd learns of the last close from
-	 * the carrier itself, so nothing is sent, and nothing here allocates or locks. */
+	/* Forget the fd /before/ the kernel frees its number for reuse.  Then a hint (one non-blocking send, no
+	 * lock, no allocation): mwinsd learns of a last close from the carrier itself, but the hint reaches it
+	 * in order with this process's next requests, so a port the socket held is free for the next bind. */
 	if (fdtab_get(fd, &e) == SHIM_NONE)
 		return real.close(fd);
 	fdtab_clear(fd);
 	ret = real.close(fd);
-	if (e.kind == SHIM_STREAM)
-		chan_hint_close(e.sock_id);
+	chan_hint_close(e.sock_id);
 	return ret;
 }
 
 /* Several descriptors at once (a child closing what it inherited, libuv's and Python's spawn): every entry
- * in the range is forgotten first, as close() does for one; the close hints for streams follow the close
+ * in the range is forgotten first, as close() does for one; the close hints follow the close
  * (up to a stack's worth: beyond that mwinsd hears of the rest from their carriers). */
 SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
@@ -542,7 +542,7 @@ SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 			if (fdtab_get(fd, &e) == SHIM_NONE)
 				continue;
 			fdtab_clear(fd);
-			if (e.kind == SHIM_STREAM && nhint < sizeof(hint) / sizeof(hint[0]))
+			if (nhint < sizeof(hint) / sizeof(hint[0]))
 				hint[nhint++] = e.sock_id;
 		}
 	}

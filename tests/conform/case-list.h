@@ -84,6 +84,10 @@
 	X(close_raw_file_4, 3)                                                                                     \
 	X(shutdown_rdwr_then_linger_4, 8)                                                                          \
 	X(fork_inherit_4, 3)                                                                                       \
+	/* case-rebind.c */                                                                                        \
+	X(rebind_listener_4, 5)                                                                                    \
+	X(rebind_bound_4, 5)                                                                                       \
+	X(rebind_udp_4, 5)                                                                                         \
 	/* case-unix.c */                                                                                          \
 	X(unix_pair, 3)                                                                                            \
 	X(unix_listen, 3)                                                                                          \
