@@ -431,8 +431,39 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 	return (int)i;
 }
 
+/* recvmmsg's timeout, as the kernel keeps it: a deadline from the call's start, looked at only after each
+ * datagram (a wait for one is not cut short), with the time left written back. */
+static void mmsg_deadline(const struct timespec *t, struct timespec *end)
+{
+	clock_gettime(CLOCK_MONOTONIC, end);
+	end->tv_sec += t->tv_sec;
+	end->tv_nsec += t->tv_nsec;
+	if (end->tv_nsec >= 1000000000L) {
+		end->tv_sec++;
+		end->tv_nsec -= 1000000000L;
+	}
+}
+
+/* The time left till end, into *left; true if none is (then the call returns what it has). */
+static bool mmsg_time_left(const struct timespec *end, struct timespec *left)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left->tv_sec = end->tv_sec - now.tv_sec;
+	left->tv_nsec = end->tv_nsec - now.tv_nsec;
+	if (left->tv_nsec < 0) {
+		left->tv_sec--;
+		left->tv_nsec += 1000000000L;
+	}
+	if (left->tv_sec < 0)
+		left->tv_sec = left->tv_nsec = 0;
+	return !left->tv_sec && !left->tv_nsec;
+}
+
 SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *timeout)
 {
+	struct timespec end;
 	struct shim_fd e;
 	unsigned int i;
 
@@ -441,6 +472,10 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 			real_init();
 		return real.recvmmsg(fd, vec, vlen, flags, timeout);
 	}
+	if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000L))
+		return shim_ret(-EINVAL);
+	if (timeout)
+		mmsg_deadline(timeout, &end);
 	for (i = 0; i < vlen && i < 1024; i++) {
 		int f = flags & ~MSG_WAITFORONE;
 		ssize_t n;
@@ -453,6 +488,8 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
 		if (n < 0)
 			return i ? (int)i : -1;
 		vec[i].msg_len = (unsigned int)n;
+		if (timeout && mmsg_time_left(&end, timeout))
+			return (int)i + 1;
 	}
 	return (int)i;
 }

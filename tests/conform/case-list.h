@@ -88,6 +88,9 @@
 	X(rebind_listener_4, 5)                                                                                    \
 	X(rebind_bound_4, 5)                                                                                       \
 	X(rebind_udp_4, 5)                                                                                         \
+	/* case-mmsg.c */                                                                                          \
+	X(mmsg_timeout_4, 5)                                                                                       \
+	X(mmsg_timeout_6, 5)                                                                                       \
 	/* case-unix.c */                                                                                          \
 	X(unix_pair, 3)                                                                                            \
 	X(unix_listen, 3)                                                                                          \
