@@ -1,10 +1,10 @@
-"""Static programs' TCP client calls, carried by mwrun's supervisor (src/run/sup.c).
+"""Static programs' TCP calls, carried by mwrun's supervisor (src/run/sup.c).
 
-A TCP client built statically (glibc -static, and musl-gcc) makes its socket calls with the raw
-instruction: no preload sees them.  Under mwrun its socket, connect, getsockname, getpeername, getsockopt,
-setsockopt and shutdown are trapped by the gate's filter and carried through mwinsd on carriers.  The
-client prints each call's outcome; run directly in world (the kernel is the oracle) and under mwrun, the
-outputs must be the same, and mwinsd's records must name the static program.
+A TCP client and server built statically (glibc -static, and musl-gcc) make their socket calls with the
+raw instruction: no preload sees them.  Under mwrun their socket, connect, bind, listen, accept,
+getsockname, getpeername, getsockopt, setsockopt and shutdown are trapped by the gate's filter and
+carried through mwinsd on carriers.  The program prints each call's outcome; run directly (the kernel is
+the oracle) and under mwrun, the outputs must be the same, and mwinsd's records must name the program.
 
     [app: static_tcp under mwrun] --carriers--> [mwinsd in ins] --veth--> [world: echo server]
 """
@@ -95,6 +95,19 @@ def test_static_client_same_as_kernel(topo, ins, static_bins, echo, libc, family
     under = ins.run([exe, host, echo, closed], timeout=60)
     assert under.returncode == 0, (under.stdout, under.stderr)
     assert "reply: echo: hello mwcomms" in direct.stdout, direct.stdout
+    assert under.stdout == direct.stdout, f"direct:\n{direct.stdout}\nunder mwrun:\n{under.stdout}\n{under.stderr}"
+
+
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+@pytest.mark.parametrize("family", [4, 6])
+def test_static_server_same_as_kernel(topo, ins, static_bins, libc, family):
+    """bind, listen, accept (non-blocking, and blocking until a child connects), the names of both ends."""
+    exe = static_bins[libc]
+    direct = topo.run(topo.ins, [exe, "server", family], timeout=60)
+    assert direct.returncode == 0, direct.stderr
+    assert "blocking accept: ok" in direct.stdout, direct.stdout
+    under = ins.run([exe, "server", family], timeout=60)
+    assert under.returncode == 0, (under.stdout, under.stderr)
     assert under.stdout == direct.stdout, f"direct:\n{direct.stdout}\nunder mwrun:\n{under.stdout}\n{under.stderr}"
 
 

@@ -303,10 +303,12 @@ _Static_assert(sizeof(struct mw_dgram) == 48, "mw_dgram layout");
 #define MW_SOCK_SLOT(id) ((id) & 0xffffU)
 
 /*
- * The shim's own system calls on sockets, past mwrun's filter.  Under mwrun, a program's getsockname,
- * getpeername, getsockopt, setsockopt and shutdown are trapped and answered by mwrun's supervisor
+ * The shim's own system calls on sockets, past mwrun's filter.  Under mwrun, a program's bind, listen,
+ * accept, getsockname, getpeername, getsockopt, setsockopt and shutdown are trapped and answered by mwrun's
+ * supervisor
  * (src/run/sup.c), for programs that bypass the shim.  The shim makes these calls itself (on carriers, and
- * for the program on other fds) with MW_FD_UNTRAPPED(fd) as the first argument: the kernel takes an fd
+ * for the program on other fds) with MW_FD_UNTRAPPED(fd) as the first argument (all but accept, a
+ * cancellation point that stays libc's): the kernel takes an fd
  * argument as an int and ignores the upper 32 bits, and the filter lets a call through untrapped when they
  * are not zero.  So a dynamically linked program pays nothing for the filter.  A program that sets them
  * itself only reaches the kernel, in its own network namespace: the namespace is the boundary, not the

@@ -113,7 +113,8 @@ int gate_filter_install(const struct run_cfg *cfg, int *listener)
 {
 	static const int unbounded[] = { AF_VSOCK, AF_BLUETOOTH, AF_NFC, AF_CAIF, AF_QIPCRTR, AF_IUCV };
 	const int fd_calls[] = { SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(getsockopt),
-				 SCMP_SYS(setsockopt), SCMP_SYS(shutdown) };
+				 SCMP_SYS(setsockopt), SCMP_SYS(shutdown), SCMP_SYS(bind), SCMP_SYS(listen),
+				 SCMP_SYS(accept), SCMP_SYS(accept4) };
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int ret;
 

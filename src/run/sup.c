@@ -98,6 +98,8 @@ struct sup_wait {
 	uint64_t id;  /* the notification */
 	int fd;       /* our duplicate of the carrier */
 	uint32_t slot;
+	bool accept;        /* a blocking accept (else a blocking connect) */
+	struct sup_msg msg; /* the accept's call */
 	struct sup_wait *next;
 };
 
@@ -118,6 +120,8 @@ static struct {
 	struct sup_wait *waits;
 	uint32_t req_id;
 } sup = { .pipe = { -1, -1 } };
+
+static int accept_one(const struct sup_msg *m, struct sup_sock *s, int fd);
 
 /* ---------------------------------------------------------------- answers */
 
@@ -711,8 +715,15 @@ static void wait_end(struct sup_wait *w, int err)
 static void wait_done(struct sup_wait *w)
 {
 	struct sup_sock *s = &sup.socks[w->slot];
+	int ret;
 
-	wait_end(w, s->ino ? connect_outcome(w->fd, s, w->slot) : -ECONNABORTED);
+	if (!w->accept) {
+		wait_end(w, s->ino ? connect_outcome(w->fd, s, w->slot) : -ECONNABORTED);
+		return;
+	}
+	ret = s->ino ? accept_one(&w->msg, s, w->fd) : -EINVAL;
+	if (ret != -EAGAIN)
+		wait_end(w, ret == 2 ? 1 : ret); /* 2: answered with its fd */
 }
 
 /* getsockname, getpeername: from the page. */
@@ -854,6 +865,140 @@ static int do_shutdown(const struct sup_msg *m, struct sup_sock *s, struct sup_p
 	return r.ret;
 }
 
+static int do_bind(const struct sup_msg *m, struct sup_sock *s, struct sup_proc *p)
+{
+	const struct seccomp_notif *n = &m->n;
+	struct sockaddr_storage ss;
+	uint64_t ulen = n->data.args[2];
+	struct mw_req q = { .cmd = MW_CMD_BIND, .sock_id = s->sock_id };
+	struct mw_rsp r;
+	int err;
+
+	if ((int)ulen < 0 || ulen > sizeof(ss))
+		return -EINVAL; /* as the kernel's move_addr_to_kernel */
+	if ((err = mem_read(n->pid, n->data.args[1], &ss, ulen)) < 0)
+		return err;
+	if (gone(n->id))
+		return 0;
+	if ((err = mw_addr_from_sockaddr(&q.u.addr, (struct sockaddr *)&ss, (socklen_t)ulen)) < 0)
+		return err;
+	if (!p || call(p, &q, -1, &r, NULL) < 0)
+		return -ENETDOWN;
+	return r.ret;
+}
+
+/* A listener keeps its carrier; its send side is filled so that it is never writable, as TCP's is not
+ * (the shim's listener_fill). */
+static int do_listen(const struct sup_msg *m, struct sup_sock *s, struct sup_proc *p, int fd)
+{
+	struct mw_req q = { .cmd = MW_CMD_LISTEN, .sock_id = s->sock_id };
+	struct mw_rsp r;
+	struct mw_sock_rec rec;
+	int one = 1, stray = -1, was;
+
+	was = rec_read(MW_SOCK_SLOT(s->sock_id), s->sock_id, &rec) == 0 && rec.state == MW_SS_LISTENING;
+	q.u.listen.backlog = (int32_t)m->n.data.args[1];
+	if (!p || call(p, &q, -1, &r, &stray) < 0)
+		return -ENETDOWN;
+	if (stray >= 0)
+		close(stray);
+	if (r.ret < 0)
+		return r.ret;
+	if (!was) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+		for (int i = 0; i < 64 && send(fd, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1; i++)
+			;
+	}
+	return 0;
+}
+
+/* One accepted connection from listener fd's carrier, installed in the caller.  Returns the new fd, -EAGAIN
+ * when none is pending, or -errno. */
+static int accept_one(const struct sup_msg *m, struct sup_sock *s, int fd)
+{
+	const struct seccomp_notif *n = &m->n;
+	int flags = n->data.nr == __NR_accept4 ? (int)n->data.args[3] : 0;
+	struct sockaddr_storage ss;
+	struct mw_accept a;
+	struct stat st;
+	int nfd = -1, trunc, type = 0, len, ulen = 0, err;
+	socklen_t tl = sizeof(type);
+	ssize_t k;
+
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return -EINVAL;
+	if (n->data.args[1] && n->data.args[2] && (err = mem_read(n->pid, n->data.args[2], &ulen, sizeof(ulen))) < 0)
+		return err;
+	if (ulen < 0)
+		return -EINVAL;
+	for (;;) {
+		k = mw_recv_fd(fd, &a, sizeof(a), &nfd, &trunc, MSG_DONTWAIT);
+		if (k == 0 || k == -ECONNRESET)
+			return -EINVAL; /* shut down, or its INS gone: TCP says EINVAL */
+		if (k < 0)
+			return k == -EAGAIN ? -EAGAIN : (int)k;
+		/* mwinsd is not trusted: a wrong size, a missing or odd fd, a bad address, and it is dropped. */
+		if (k != (ssize_t)sizeof(a) || trunc || nfd < 0 || a.version != MW_PROTO_VERSION ||
+		    (len = mw_addr_to_sockaddr(&a.peer, &ss)) < 0 || a.peer.family != s->family ||
+		    getsockopt(nfd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM || fstat(nfd, &st) < 0) {
+			if (nfd >= 0)
+				close(nfd);
+			continue;
+		}
+		break;
+	}
+	/* The address first, as the kernel's accept: once the answer is sent the program runs on. */
+	err = 0;
+	if (n->data.args[1] && n->data.args[2]) {
+		err = mem_write(n->pid, n->data.args[1], &ss, (size_t)(ulen < len ? ulen : len));
+		if (!err)
+			err = mem_write(n->pid, n->data.args[2], &len, sizeof(len));
+	}
+	if (!err && (flags & SOCK_NONBLOCK) && fcntl(nfd, F_SETFL, O_NONBLOCK) < 0)
+		err = -errno;
+	if (!err) {
+		err = reply_fd(n->id, nfd, flags & SOCK_CLOEXEC);
+		if (err >= 0) {
+			struct sup_sock *ns = sock_add((uint64_t)st.st_ino, a.sock_id, s->family);
+
+			if (ns)
+				ns->told = true;
+		}
+	}
+	close(nfd); /* the program's copy is the connection now (or, on failure, it is closed: lost, as the
+		     * kernel's accept loses one whose address it could not store) */
+	return err < 0 ? err : 2;
+}
+
+/* Returns true when fd was kept (a blocking accept now waits on it). */
+static bool do_accept(const struct sup_msg *m, struct sup_sock *s, int fd)
+{
+	struct mw_sock_rec rec;
+	struct sup_wait *w;
+	int ret;
+
+	if (rec_read(MW_SOCK_SLOT(s->sock_id), s->sock_id, &rec) != 0 || rec.state != MW_SS_LISTENING) {
+		reply(m->n.id, 0, EINVAL);
+		return false;
+	}
+	ret = accept_one(m, s, fd);
+	if (ret != -EAGAIN || (fcntl(fd, F_GETFL) & O_NONBLOCK)) {
+		if (ret != 2)
+			reply(m->n.id, 0, -ret);
+		return false;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || epoll_ctl(sup.ep, EPOLL_CTL_ADD, fd, &(struct epoll_event){ .events = EPOLLIN, .data.ptr = w }) < 0) {
+		free(w);
+		reply(m->n.id, 0, ENOMEM);
+		return false;
+	}
+	*w = (struct sup_wait){ .id = m->n.id, .fd = fd, .slot = MW_SOCK_SLOT(s->sock_id), .next = sup.waits,
+				.accept = true, .msg = *m };
+	sup.waits = w;
+	return true;
+}
+
 /* One notification.  Every path answers it exactly once (or leaves it to a wait that will). */
 static void handle(struct sup_msg *m)
 {
@@ -917,6 +1062,18 @@ static void handle(struct sup_msg *m)
 		break;
 	case __NR_shutdown:
 		ret = do_shutdown(m, s, p, fd);
+		break;
+	case __NR_bind:
+		ret = do_bind(m, s, p);
+		break;
+	case __NR_listen:
+		ret = do_listen(m, s, p, fd);
+		break;
+	case __NR_accept:
+	case __NR_accept4:
+		if (do_accept(m, s, fd))
+			return; /* fd waits */
+		ret = 2;
 		break;
 	default:
 		ret = 1;

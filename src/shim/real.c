@@ -7,7 +7,8 @@
 struct shim_real real;
 
 /* The shim's own calls that mwrun's filter would trap (proto.h, MW_FD_UNTRAPPED): the same calls, with the
- * fd marked.  None of them is a cancellation point, so nothing of libc's wrapper is missed. */
+ * fd marked.  None of them is a cancellation point, so nothing of libc's wrapper is missed.  (accept is one,
+ * and stays libc's: a dynamic program's accept on a socket that is not a carrier costs it a trapped call.) */
 static int untrapped_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	return (int)real.libc_syscall(SYS_getsockopt, MW_FD_UNTRAPPED(fd), level, name, val, len);
@@ -26,6 +27,16 @@ static int untrapped_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 static int untrapped_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return (int)real.libc_syscall(SYS_getpeername, MW_FD_UNTRAPPED(fd), addr, len);
+}
+
+static int untrapped_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return (int)real.libc_syscall(SYS_bind, MW_FD_UNTRAPPED(fd), addr, (long)len);
+}
+
+static int untrapped_listen(int fd, int backlog)
+{
+	return (int)real.libc_syscall(SYS_listen, MW_FD_UNTRAPPED(fd), backlog);
 }
 
 static int untrapped_shutdown(int fd, int how)
@@ -83,6 +94,8 @@ void real_init(void)
 		real.getsockname = untrapped_getsockname;
 		real.getpeername = untrapped_getpeername;
 		real.shutdown = untrapped_shutdown;
+		real.bind = untrapped_bind;
+		real.listen = untrapped_listen;
 	}
 }
 

@@ -7,6 +7,7 @@
  *   static_tcp HOST PORT CLOSED_PORT   HOST: an IPv4 or IPv6 literal; PORT: an echo server that answers
  *                                      after the client's FIN; CLOSED_PORT: nothing listens there
  *   static_tcp udp HOST PORT           one UDP datagram: "udp sendto: ok" or its errno
+ *   static_tcp server 4|6              a listener on loopback and connections to it from itself
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *ename(int e)
@@ -127,12 +129,113 @@ static void exchange(int fd, const char *what)
 	fflush(stdout);
 }
 
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b, socklen_t len)
+{
+	return memcmp(a, b, len) == 0;
+}
+
+/* A listener and connections to it, each step's outcome printed. */
+static int server(int fam)
+{
+	struct sockaddr_storage la = { 0 }, ca, pa, aa;
+	socklen_t llen, clen = sizeof(ca), plen = sizeof(pa), alen;
+	int l, c, a, v, one = 1;
+	char buf[16] = { 0 };
+	pid_t kid;
+
+	family = fam;
+	if (fam == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&la;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		llen = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&la;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		llen = sizeof(*in6);
+	}
+	l = socket(fam, SOCK_STREAM, 0);
+	say("reuseaddr", setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+	say("bind", bind(l, (struct sockaddr *)&la, llen));
+	say("bind again", bind(l, (struct sockaddr *)&la, llen));
+	say("accept before listen", accept(l, NULL, NULL));
+	say_int_opt("SO_ACCEPTCONN before", l, SOL_SOCKET, SO_ACCEPTCONN);
+	say("listen", listen(l, 8));
+	say_int_opt("SO_ACCEPTCONN", l, SOL_SOCKET, SO_ACCEPTCONN);
+	alen = sizeof(la);
+	getsockname(l, (struct sockaddr *)&la, &alen);
+	printf("listener port: %s\n", ntohs(((struct sockaddr_in *)&la)->sin_port) ? "set" : "0");
+	say("getpeername listener", getpeername(l, (struct sockaddr *)&pa, &plen));
+	fcntl(l, F_SETFL, O_NONBLOCK);
+	say("accept none pending", accept(l, NULL, NULL));
+	say("accept4 bad flags", accept4(l, NULL, NULL, 0x40000000));
+
+	/* One connection, accepted with its address. */
+	c = socket(fam, SOCK_STREAM, 0);
+	say("connect to it", connect(c, (struct sockaddr *)&la, alen));
+	getsockname(c, (struct sockaddr *)&ca, &clen);
+	{
+		struct pollfd p = { .fd = l, .events = POLLIN };
+
+		say("listener readable", poll(&p, 1, 10000) == 1 && (p.revents & POLLIN) ? 1 : -1);
+	}
+	plen = sizeof(pa);
+	a = accept4(l, (struct sockaddr *)&pa, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	say("accept4", a < 0 ? -1 : 1);
+	printf("accepted peer: family %d len %u same %d\n", pa.ss_family, (unsigned)plen,
+	       plen == clen && same_addr(&pa, &ca, clen));
+	printf("accepted flags: cloexec %d nonblock %d\n", fcntl(a, F_GETFD) == FD_CLOEXEC,
+	       (fcntl(a, F_GETFL) & O_NONBLOCK) != 0);
+	alen = sizeof(aa);
+	getsockname(a, (struct sockaddr *)&aa, &alen);
+	printf("accepted local is the listener's: %d\n", alen == llen && same_addr(&aa, &la, llen));
+	say_name("accepted getpeername", a, 1);
+	say_int_opt("accepted SO_ACCEPTCONN", a, SOL_SOCKET, SO_ACCEPTCONN);
+	say("client send", write(c, "ping", 4) == 4 ? 1 : -1);
+	fcntl(a, F_SETFL, 0);
+	say("accepted recv", read(a, buf, 4) == 4 && !memcmp(buf, "ping", 4) ? 1 : -1);
+	say("accepted send", write(a, "pong", 4) == 4 ? 1 : -1);
+	say("client recv", read(c, buf, 4) == 4 && !memcmp(buf, "pong", 4) ? 1 : -1);
+	close(c);
+	say("accepted sees the end", (int)read(a, buf, 4));
+	close(a);
+
+	/* A blocking accept that waits for a connection made later (by a child). */
+	fcntl(l, F_SETFL, 0);
+	kid = fork();
+	if (kid == 0) {
+		usleep(200000);
+		c = socket(fam, SOCK_STREAM, 0);
+		v = connect(c, (struct sockaddr *)&la, llen);
+		if (v == 0)
+			v = write(c, "kid", 3) == 3 ? 0 : -1;
+		close(c);
+		_exit(v ? 1 : 0);
+	}
+	a = accept(l, NULL, NULL);
+	say("blocking accept", a < 0 ? -1 : 1);
+	memset(buf, 0, sizeof(buf));
+	say("from the child", read(a, buf, 3) == 3 && !memcmp(buf, "kid", 3) ? 1 : -1);
+	waitpid(kid, &v, 0);
+	say("child connected", WIFEXITED(v) && WEXITSTATUS(v) == 0 ? 1 : -1);
+	close(a);
+	say("shutdown listener", shutdown(l, SHUT_RDWR));
+	close(l);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pollfd p;
 	int fd, fd2, one = 1, v;
 	socklen_t len;
 
+	if (argc == 3 && !strcmp(argv[1], "server"))
+		return server(atoi(argv[2]) == 6 ? AF_INET6 : AF_INET);
 	if (argc == 4 && !strcmp(argv[1], "udp")) {
 		addr_set(argv[2], atoi(argv[3]));
 		fd = socket(family, SOCK_DGRAM, 0);
