@@ -28,11 +28,13 @@ struct blocked_call {
 	bool accept;
 	long r;
 	char buf[16];
+	int tid; /* thread_announce */
 };
 
 static void *blocked_call_run(void *arg)
 {
 	struct blocked_call *b = arg;
+	thread_announce(&b->tid);
 	if (b->accept)
 		b->r = res(accept(b->fd, NULL, NULL));
 	else
@@ -44,8 +46,9 @@ static void blocked_call_start(pthread_t *t, struct blocked_call *b)
 {
 	if (pthread_create(t, NULL, blocked_call_run, b) != 0)
 		setup_fail("pthread_create");
-	/* Long enough for the thread to be inside the call; if it is not yet, it finds the fd closed (EBADF). */
-	sleep_ms(200);
+	/* Until the thread is inside the call: one that is not yet finds the fd closed (EBADF). */
+	if (!wait_blocked(&b->tid, 3000))
+		setup_fail("the thread did not block in its call within 3 s");
 }
 
 /* Joins within timeout_ms. Returns false when the call is still blocked. */

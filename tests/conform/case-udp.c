@@ -543,12 +543,14 @@ CASE(udp_mapped_6)
 struct udp_blocked {
 	int fd;
 	long r;
+	int tid; /* thread_announce */
 };
 
 static void *udp_blocked_recv(void *arg)
 {
 	struct udp_blocked *b = arg;
 	char buf[16];
+	thread_announce(&b->tid);
 	b->r = res(recv(b->fd, buf, sizeof(buf), 0));
 	return NULL;
 }
@@ -567,7 +569,8 @@ CASE(udp_shutdown_4)
 	pthread_t t;
 	if (pthread_create(&t, NULL, udp_blocked_recv, &b) != 0)
 		setup_fail("pthread_create");
-	sleep_ms(200);
+	if (!wait_blocked(&b.tid, 3000))
+		setup_fail("the thread did not block in recv within 3 s");
 	expect_res("shutdown_rd_unconnected", res(shutdown(fd, SHUT_RD)), -ENOTCONN);
 	int64_t deadline = now_ms() + 2000;
 	while (b.r == -EINPROGRESS && now_ms() < deadline)

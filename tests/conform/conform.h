@@ -171,6 +171,12 @@ int outcome_fd_get(void);
 int64_t now_ms(void);
 /* Sleeps for ms milliseconds. */
 void sleep_ms(int ms);
+/* Called by a thread right before it makes a blocking call: stores its thread id in *tid, for wait_blocked. */
+void thread_announce(int *tid);
+/* Waits until the thread that announced itself in *tid is asleep in the kernel (state S in
+ * /proc/self/task/TID/stat: its blocking call is under way) or has ended, for up to timeout_ms. Returns false when
+ * neither happened in time. What a thread does between its announcement and its call must not sleep. */
+bool wait_blocked(const int *tid, int timeout_ms);
 
 /* Every case is `void case_<name>(void)`. */
 #define CASE(name) void case_##name(void)

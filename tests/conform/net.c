@@ -6,10 +6,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -218,6 +220,43 @@ void sleep_ms(int ms)
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+void thread_announce(int *tid)
+{
+	__atomic_store_n(tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+}
+
+/* The thread's state letter (R, S, D, ...), '-' when it has ended, '?' when the line cannot be read. */
+static char thread_state(int tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? '-' : '?';
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '-';
+	buf[n] = '\0';
+	/* "TID (COMM) STATE ...": COMM may hold spaces and parentheses, so look after the last ')' */
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] ? p[2] : '?';
+}
+
+bool wait_blocked(const int *tid, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	for (;;) {
+		int t = __atomic_load_n(tid, __ATOMIC_ACQUIRE);
+		char st = t ? thread_state(t) : '?';
+		if (st == 'S' || st == '-')
+			return true;
+		if (now_ms() >= end)
+			return false;
+		sleep_ms(1);
+	}
 }
 
 int udp_socket(int family, int flags)
