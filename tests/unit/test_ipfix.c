@@ -816,6 +816,27 @@ static void test_exporter_templates_alone(void)
 }
 
 /*
+ * The exporter's socket, found among our fds as the datagram socket connected to `to` (ipfix.h does not give it
+ * out), or -1.
+ */
+static int exporter_fd(const struct sockaddr_in *to)
+{
+	for (int fd = 0; fd < 1024; fd++) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		int type = 0;
+		socklen_t tlen = sizeof(type);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_DGRAM ||
+		    getpeername(fd, (struct sockaddr *)&peer, &len) < 0 || peer.sin_family != AF_INET ||
+		    peer.sin_port != to->sin_port || peer.sin_addr.s_addr != to->sin_addr.s_addr)
+			continue;
+		return fd;
+	}
+	return -1;
+}
+
+/*
  * No collector: the kernel answers with ICMP port unreachable, and the next send fails with ECONNREFUSED.
  * The message is dropped and counted; nothing blocks, nothing fails; templates that did not go are due again.
  */
@@ -841,7 +862,11 @@ static void test_exporter_refused(void)
 		return;
 	ipfix_add(x, &f, T0);
 	ok(ipfix_flush(x, T0) == 0, "first send to nobody: 0 (the kernel took it)");
-	usleep(100 * 1000); /* for the ICMP error to come back */
+	/* Until the ICMP error is back: the socket shows POLLERR (poll does not consume it, as SO_ERROR would). */
+	struct pollfd pe = { .fd = exporter_fd(&sin) };
+	int pr = pe.fd >= 0 ? poll(&pe, 1, 5000) : -1;
+	ok(pr == 1 && (pe.revents & POLLERR), "the ICMP port unreachable comes back (fd %d, poll %d, revents %#x)",
+	   pe.fd, pr, (unsigned)pe.revents);
 	ipfix_add(x, &f, T0 + 61000);
 	ok(ipfix_flush(x, T0 + 61000) == 0, "next send, with the templates due: refused, yet flush says 0");
 	ipfix_get_stats(x, &st);
