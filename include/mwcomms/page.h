@@ -44,6 +44,10 @@ enum mw_rec_flags {
 	 * SHUT_RD), set /before/ the EOF is sent.  An EOF without it, on a socket not closed, means mwinsd went
 	 * away: the shim reports ECONNRESET, not a clean end of stream. */
 	MW_REC_EOF = 1U << 0,
+	/* The program closed a copy of the socket while its connect was in flight, and mwinsd let go of its own
+	 * copy of the program's end (it must not keep the carrier alive): the shim gives the carrier its send
+	 * buffer back itself (sndbuf, as SO_SNDBUF reported it) once it sees the socket connected. */
+	MW_REC_SNDBUF = 1U << 1,
 };
 
 struct mw_sock_rec {
@@ -53,7 +57,7 @@ struct mw_sock_rec {
 	uint16_t flags;     /* enum mw_rec_flags */
 	int32_t error;      /* pending socket error, positive errno, 0 for none */
 	uint32_t error_seq; /* bumped each time a new error is posted; the shim remembers which it consumed */
-	uint32_t pad2;
+	uint32_t sndbuf;    /* with MW_REC_SNDBUF: the carrier's send buffer to restore; else 0 */
 	struct mw_addr local;
 	struct mw_addr peer;
 	uint64_t bytes_in;  /* bytes delivered to the program */

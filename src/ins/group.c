@@ -189,6 +189,7 @@ static void rec_write(struct ins_group *g, uint32_t slot, const struct ins_sock 
 	r->sock_id = g->ids[slot];
 	r->state = state;
 	r->flags = s->rec_flags;
+	r->sndbuf = s->rec_flags & MW_REC_SNDBUF ? s->tcp.sndbuf : 0;
 	if (error > 0) {
 		r->error = error;
 		r->error_seq = ++g->errseq[slot];

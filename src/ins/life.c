@@ -133,6 +133,7 @@ enum act {
 	EOF_FLAG = 1 << 6,     /* the peer's FIN is real (MW_REC_EOF) */
 	HINTED = 1 << 7,       /* the program has closed an fd of it: no need to keep it once finished */
 	DROP_PROG_END = 1 << 8, /* let go of our copy of the program's carrier end */
+	HAND_BACK = 1 << 11,   /* ... and leave giving its send buffer back to the shim (MW_REC_SNDBUF) */
 	LISTEN_GEN = 1 << 9,   /* the registry's list of listeners changes */
 	UNPEERED = 1 << 10,    /* a zombie's connection has ended: it stops naming the peer */
 };
@@ -171,7 +172,7 @@ static const struct life_row table[] = {
 	{ SOCK_EV_REFUSED, ANY, TO_GONE, KEEP, ERR_KEEP, RESET },
 	{ SOCK_EV_BROKEN, ANY, TO_GONE, KEEP, ERR_KEEP, 0 },
 	{ SOCK_EV_CLOSE_HINT, IF_ZOMBIE, TO_GONE, KEEP, ERR_KEEP, DROP_PROG_END },
-	{ SOCK_EV_CLOSE_HINT, ANY, SAME, KEEP, ERR_KEEP, HINTED | DROP_PROG_END },
+	{ SOCK_EV_CLOSE_HINT, ANY, SAME, KEEP, ERR_KEEP, HINTED | HAND_BACK | DROP_PROG_END },
 	{ SOCK_EV_GROUP_GONE, IF_ZOMBIE, TO_GONE, KEEP, ERR_KEEP, DROP_PROG_END },
 	{ SOCK_EV_GROUP_GONE, ANY, SAME, KEEP, ERR_KEEP, DROP_PROG_END },
 	{ SOCK_EV_PEER_GONE, IF_ZOMBIE, SAME, SHOW_CLOSED, ERR_KEEP, UNPEERED },
@@ -294,7 +295,11 @@ static void socket_acts(struct ins_sock *s, unsigned acts)
 		ins.listen_gen++;
 	if ((acts & DROP_PROG_END) && s->tcp.prog_end >= 0) {
 		/* Our copy of the program's end must not keep it alive: without it the carrier hangs up if this was
-		 * the last fd.  (If not, the filler still leaves when the connect is done.) */
+		 * the last fd.  If it was not, the filler still leaves when the connect is done, and the copy left
+		 * gets its send buffer back from the shim; giving it back from here now would let the program write
+		 * ahead of the filler. */
+		if ((acts & HAND_BACK) && s->state == INS_CONNECTING)
+			s->rec_flags |= MW_REC_SNDBUF;
 		close(s->tcp.prog_end);
 		s->tcp.prog_end = -1;
 	}

@@ -95,6 +95,19 @@ void fdtab_clear_flags(int fd, uint32_t sock_id, uint8_t flags)
 	fdtab_change_flags(fd, sock_id, 0, flags);
 }
 
+void fdtab_connected(int fd, struct shim_fd *e, const struct mw_sock_rec *rec)
+{
+	fdtab_add_flags(fd, e->sock_id, SHIM_F_CONNECTED);
+	e->flags |= SHIM_F_CONNECTED;
+	if ((rec->flags & MW_REC_SNDBUF) && rec->sndbuf) {
+		/* SO_SNDBUF reports twice what was set: set half of what it reported before the connect. */
+		int v = (int)(rec->sndbuf / 2);
+
+		if (real.setsockopt)
+			real.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	}
+}
+
 enum shim_kind fdtab_settle(int fd, struct shim_fd *e)
 {
 	struct mw_sock_rec rec;
@@ -102,9 +115,7 @@ enum shim_kind fdtab_settle(int fd, struct shim_fd *e)
 	if (page_read(e, &rec) < 0)
 		return (enum shim_kind)e->kind;
 	if (rec.state == MW_SS_CONNECTED) {
-		/* What send_precheck would learn: later calls need no look at the page. */
-		fdtab_add_flags(fd, e->sock_id, SHIM_F_CONNECTED);
-		e->flags |= SHIM_F_CONNECTED;
+		fdtab_connected(fd, e, &rec);
 	} else if (rec.state == MW_SS_LISTENING) {
 		e->kind = SHIM_LISTEN;
 		fdtab_set(fd, e);

@@ -46,7 +46,9 @@ static int send_precheck(int fd, const struct shim_fd *e)
 	if (err)
 		return err == -ESTALE ? -EPIPE : err;
 	if (rec.state == MW_SS_CONNECTED) {
-		fdtab_add_flags(fd, e->sock_id, SHIM_F_CONNECTED);
+		struct shim_fd c = *e;
+
+		fdtab_connected(fd, &c, &rec);
 		return 0;
 	}
 	if (rec.state == MW_SS_CONNECTING)

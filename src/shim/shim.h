@@ -129,6 +129,9 @@ static inline enum shim_kind fdtab_get(int fd, struct shim_fd *out)
  * listen() on another copy of it (a dup, or a copy made before a fork or passed by SCM_RIGHTS): the entry
  * follows its record, as every copy of a kernel socket is the same socket.  Async-signal safe. */
 enum shim_kind fdtab_settle(int fd, struct shim_fd *e);
+/* rec says e's socket is connected: remember it in the entry (later calls need no look at the page), and give
+ * the carrier its send buffer back if mwinsd left that to us (MW_REC_SNDBUF).  Async-signal safe. */
+void fdtab_connected(int fd, struct shim_fd *e, const struct mw_sock_rec *rec);
 
 static inline enum shim_kind fdtab_sock(int fd, struct shim_fd *out)
 {
