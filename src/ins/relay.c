@@ -414,8 +414,11 @@ void relay_resume(struct ins_sock *s)
 
 void relay_pump(struct ins_sock *s)
 {
-	/* From outside an event (a request, the run of a timer): either side may have bytes. */
+	/* From outside an event (a request, the run of a timer): either side may have bytes, and the network
+	 * urgent data whose EPOLLPRI is still on its way.  Look for that before reading: a second read stepping
+	 * over its mark (a program polling SIOCATMARK pumps once per question) would drop the byte. */
 	s->up.ready = s->down.ready = true;
+	s->down.urg = true;
 	pump(s);
 }
 
