@@ -48,7 +48,9 @@
  * program finally closes it, yet the program may still ask for its options (TCP_INFO) until then.  mwinsd keeps
  * such a finished socket until a close hint for it arrives, the group goes away, or too many pile up.  The
  * hint may come from one of several holders of the fd; acting on it early only makes later calls on that
- * socket fail with EBADF.
+ * socket fail with EBADF.  The shim hints every close, of every kind of socket: the hint arrives in order with
+ * the process's next requests, so mwinsd takes a last close's hang-up then (the carrier has hung up already)
+ * and frees the port the socket held before a bind that follows, as a kernel socket's close does.
  *
  * Command values 0..6 follow Xen PV Calls (socket 0, connect 1, release 2, bind 3, listen 4, accept 5,
  * poll 6).  Release, accept and poll are reserved and answered with -ENOTSUP: a socket is released when the
