@@ -463,29 +463,25 @@ static int chan_send_reqs(int cfd, struct mw_req *q, int n, int fd)
 	return sent;
 }
 
-/* Send n requests (q[0] with fd, if fd >= 0) back to back and wait for every response: one round trip for
- * all of them, since mwinsd answers a batch in one wake-up.  rfd[i] (if rfd) gets each one's descriptor. */
-static int chan_exchange(struct mw_req *q, int n, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
+/* Number n requests and queue a waiter for each, on the channel that is open now (connecting it if need be).
+ * Returns its fd, or a negative errno (-ENETDOWN: *epoch names an INS that is gone).  *covers: the
+ * unanswered requests sent before these, which their answers show handled. */
+static int chan_enqueue(struct mw_req *q, int n, uint8_t *epoch, struct waiter *w, uint64_t *covers)
 {
-	struct waiter w[CHAN_BATCH_MAX];
-	int cfd, err, tries = *epoch ? 1 : 2, sent;
-	uint64_t covers;
+	int err, cfd;
 
-again:
-	memset(w, 0, sizeof(w));
+	memset(w, 0, sizeof(*w) * (size_t)n);
 	pthread_mutex_lock(&chan.lock);
 	err = chan_ensure_locked();
+	if (!err && *epoch && *epoch != chan.epoch)
+		err = -ENETDOWN; /* made on an INS that is gone: its id means nothing here */
 	if (err) {
 		pthread_mutex_unlock(&chan.lock);
 		return err;
 	}
-	if (*epoch && *epoch != chan.epoch) {
-		pthread_mutex_unlock(&chan.lock);
-		return -ENETDOWN; /* made on an INS that is gone: its id means nothing here */
-	}
 	*epoch = chan.epoch;
 	cfd = chan.fd;
-	covers = chan.noreply_sent;
+	*covers = chan.noreply_sent;
 	for (int i = 0; i < n; i++) {
 		w[i].fd = -1;
 		q[i].version = MW_PROTO_VERSION;
@@ -496,9 +492,12 @@ again:
 		chan.waiters = &w[i];
 	}
 	pthread_mutex_unlock(&chan.lock);
+	return cfd;
+}
 
-	sent = chan_send_reqs(cfd, q, n, fd);
-
+/* Wait until every waiter has its answer (or the channel broke: sent < n fails them all). */
+static void chan_await(int cfd, struct waiter *w, int n, int sent, uint64_t covers)
+{
 	pthread_mutex_lock(&chan.lock);
 	if (sent < n) {
 		for (int i = 0; i < n; i++) {
@@ -520,25 +519,48 @@ again:
 	if (!w[0].err && covers > chan.noreply_done)
 		chan.noreply_done = covers; /* answered: mwinsd has handled everything sent before it */
 	pthread_mutex_unlock(&chan.lock);
-	err = 0;
+}
+
+/* The first error among the answers (a response that breaks the protocol is -EIO: nothing of it is used);
+ * on one, every descriptor that came is closed. */
+static int chan_answers_check(const struct mw_req *q, struct waiter *w, int n, bool want_fd)
+{
+	int err = 0;
+
 	for (int i = 0; i < n; i++) {
-		if (!w[i].err && chan_rsp_check(&q[i], &w[i].rsp, w[i].fd >= 0, rfd != NULL))
-			w[i].err = -EIO; /* mwinsd broke the protocol: nothing of this response is used */
+		if (!w[i].err && chan_rsp_check(&q[i], &w[i].rsp, w[i].fd >= 0, want_fd))
+			w[i].err = -EIO;
 		if (w[i].err && !err)
 			err = w[i].err;
 	}
-	if (err) {
-		for (int i = 0; i < n; i++) {
-			if (w[i].fd >= 0)
-				syscall(SYS_close, w[i].fd);
-		}
-		/* The INS died under us: a request that names no socket may go to the next one. */
-		if (err == -EIO && --tries > 0) {
-			*epoch = 0;
-			goto again;
-		}
-		return err;
+	for (int i = 0; err && i < n; i++) {
+		if (w[i].fd >= 0)
+			syscall(SYS_close, w[i].fd);
 	}
+	return err;
+}
+
+/* Send n requests (q[0] with fd, if fd >= 0) back to back and wait for every response: one round trip for
+ * all of them, since mwinsd answers a batch in one wake-up.  rfd[i] (if rfd) gets each one's descriptor. */
+static int chan_exchange(struct mw_req *q, int n, uint8_t *epoch, int fd, struct mw_rsp *r, int *rfd)
+{
+	struct waiter w[CHAN_BATCH_MAX];
+	int cfd, err, tries = *epoch ? 1 : 2;
+	uint64_t covers = 0;
+
+	for (;;) {
+		cfd = chan_enqueue(q, n, epoch, w, &covers);
+		if (cfd < 0)
+			return cfd;
+		chan_await(cfd, w, n, chan_send_reqs(cfd, q, n, fd), covers);
+		err = chan_answers_check(q, w, n, rfd != NULL);
+		/* The INS died under us: a request that names no socket may go to the next one. */
+		if (err != -EIO || --tries <= 0)
+			break;
+		*epoch = 0;
+	}
+	if (err)
+		return err;
 	for (int i = 0; i < n; i++) {
 		r[i] = w[i].rsp;
 		if (rfd)
