@@ -111,6 +111,19 @@ def test_static_server_same_as_kernel(topo, ins, static_bins, libc, family):
     assert under.stdout == direct.stdout, f"direct:\n{direct.stdout}\nunder mwrun:\n{under.stdout}\n{under.stderr}"
 
 
+def test_static_client_twice_in_a_row(topo, ins, static_bins, echo):
+    """Two static processes one after the other, from a shell that never spoke to mwinsd: when the first
+    ends, mwinsd frees the group, and the second gets a new one with a new page, which the supervisor
+    must map instead of reading the old one."""
+    exe = static_bins["glibc"]
+    closed = topo.port()
+    direct = topo.run(topo.world, [exe, topo.world4, echo, closed], timeout=60)
+    under = ins.run(["sh", "-c", f"{exe} {topo.world4} {echo} {closed} && {exe} {topo.world4} {echo} {closed}"],
+                    timeout=60)
+    assert under.returncode == 0, (under.stdout, under.stderr)
+    assert under.stdout == direct.stdout * 2, f"direct:\n{direct.stdout}\nunder mwrun, twice:\n{under.stdout}"
+
+
 def test_static_client_flows_name_the_program(topo, ins, static_bins, echo):
     """mwinsd's flow records carry the static program's exe and pid, not mwrun's init that spoke for it."""
     exe = static_bins["glibc"]

@@ -113,6 +113,8 @@ static struct {
 	bool addfd_send;    /* ... and SECCOMP_ADDFD_FLAG_SEND (5.14) */
 	const struct mw_sock_rec *recs;
 	uint32_t nslots;
+	uint64_t page_ino;      /* the mapped page's memfd, to see a new group's */
+	size_t page_len;
 	struct sup_sock *socks; /* nslots entries */
 	int32_t *hash;          /* inode -> slot, open addressing; hcap entries, -1 empty */
 	uint32_t hcap;
@@ -242,16 +244,30 @@ static int take_error(struct sup_sock *s, uint32_t slot)
 	return rec.error;
 }
 
-/* Map the group's page from HELLO's memfd, once.  Returns 0 or -errno. */
+/* Map the group's page from HELLO's memfd.  mwinsd frees a group that has no client and no socket left (the
+ * last process of the command ended, and with it our connection for it), and a later HELLO makes a new
+ * one, with a new page: then the old page and the table go (no socket of the old group is left).  Returns
+ * 0 or -errno. */
 static int page_map(int memfd, const struct mw_hello_args *h)
 {
 	struct stat st;
 	void *p;
 
-	if (sup.recs)
+	if (fstat(memfd, &st) < 0)
+		return -errno;
+	if (sup.recs && (uint64_t)st.st_ino == sup.page_ino)
 		return 0;
+	if (sup.recs) {
+		munmap((char *)sup.recs - sizeof(struct mw_page_hdr), sup.page_len);
+		free(sup.socks);
+		free(sup.hash);
+		sup.recs = NULL;
+		sup.socks = NULL;
+		sup.hash = NULL;
+		sup.nslots = 0;
+	}
 	if (!h->nslots || h->nslots > MW_PAGE_MAX_SLOTS || h->page_size != mw_page_size(h->nslots) ||
-	    fstat(memfd, &st) < 0 || (uint64_t)st.st_size < h->page_size)
+	    (uint64_t)st.st_size < h->page_size)
 		return -EIO;
 	p = mmap(NULL, h->page_size, PROT_READ, MAP_SHARED, memfd, 0);
 	if (p == MAP_FAILED)
@@ -271,6 +287,8 @@ static int page_map(int memfd, const struct mw_hello_args *h)
 	memset(sup.hash, 0xff, sup.hcap * sizeof(*sup.hash));
 	sup.recs = (const struct mw_sock_rec *)((const char *)p + sizeof(struct mw_page_hdr));
 	sup.nslots = h->nslots;
+	sup.page_ino = (uint64_t)st.st_ino;
+	sup.page_len = h->page_size;
 	return 0;
 }
 
