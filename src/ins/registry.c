@@ -164,56 +164,23 @@ static bool tidy_recent(int dfd, const char *name)
 	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || time(NULL) - st.st_mtime < TIDY_GRACE_S;
 }
 
-/* The instances: removes each entry whose socket nobody listens on and whose pid is not a live mwinsd. */
-static void tidy_instances(const char *root)
-{
-	char path[PATH_MAX], pid[32], sock[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int dfd, efd, err;
+/* What tidy_walk asks of each entry: whether it is gone, judged from its files (efd), with what to say when
+ * it is removed (why, up to len bytes). */
+typedef bool tidy_judge(const char *root, int dfd, const char *name, int efd, char *why, size_t len);
 
-	snprintf(path, sizeof(path), "%s/ins", root);
-	d = opendir(path);
-	if (!d)
-		return;
-	dfd = dirfd(d);
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		efd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (efd < 0)
-			continue;
-		tidy_read(efd, "pid", pid, sizeof(pid));
-		tidy_read(efd, "sock", sock, sizeof(sock));
-		close(efd);
-		if (tidy_sock_live(sock) || tidy_pid_live(pid) || (!pid[0] && tidy_recent(dfd, de->d_name)))
-			continue;
-		err = tidy_remove(dfd, de->d_name);
-		if (err)
-			ins_log(0, "registry: cannot remove the entry of instance %s, which is gone: %s", de->d_name,
-				strerror(-err));
-		else
-			ins_log(1, "registry: removed the entry of instance %s (pid %s), which is gone", de->d_name,
-				pid[0] ? pid : "unknown");
-	}
-	closedir(d);
-}
-
-/* The clients: removes each entry whose instance's entry is not there (a live instance removes its own
- * clients' entries as they leave). */
-static void tidy_clients(const char *root)
+/* Each entry of root/sub that judge calls gone is removed.  Returns how many were. */
+static int tidy_walk(const char *root, const char *sub, tidy_judge *judge)
 {
-	char path[PATH_MAX], id[NAME_MAX + 1];
+	char path[PATH_MAX], why[PATH_MAX + 64];
 	struct dirent *de;
-	struct stat st;
-	bool keep;
 	DIR *d;
 	int dfd, efd, err, n = 0;
+	bool gone;
 
-	snprintf(path, sizeof(path), "%s/clients", root);
+	snprintf(path, sizeof(path), "%s/%s", root, sub);
 	d = opendir(path);
 	if (!d)
-		return;
+		return 0;
 	dfd = dirfd(d);
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -221,33 +188,64 @@ static void tidy_clients(const char *root)
 		efd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (efd < 0)
 			continue;
-		tidy_read(efd, "ins", id, sizeof(id));
+		why[0] = '\0';
+		gone = judge(root, dfd, de->d_name, efd, why, sizeof(why));
 		close(efd);
-		if (!id[0])
-			keep = tidy_recent(dfd, de->d_name);
-		else if (strchr(id, '/') || snprintf(path, sizeof(path), "%s/ins/%s", root, id) >= (int)sizeof(path))
-			keep = true; /* not an id mwinsd writes: not ours to judge */
-		else
-			keep = stat(path, &st) == 0;
-		if (keep)
+		if (!gone)
 			continue;
 		err = tidy_remove(dfd, de->d_name);
-		if (err)
-			ins_log(0, "registry: cannot remove clients/%s, whose instance is gone: %s", de->d_name,
-				strerror(-err));
-		else
-			n++;
+		if (err) {
+			ins_log(0, "registry: cannot remove %s/%s, which is gone: %s", sub, de->d_name, strerror(-err));
+			continue;
+		}
+		if (why[0])
+			ins_log(1, "registry: %s", why);
+		n++;
 	}
 	closedir(d);
-	if (n)
-		ins_log(1, "registry: removed %d client entr%s whose instance is gone", n, n == 1 ? "y" : "ies");
+	return n;
+}
+
+/* An instance is gone when nobody listens on its socket and its pid is not a live mwinsd. */
+static bool instance_gone(const char *root, int dfd, const char *name, int efd, char *why, size_t len)
+{
+	char pid[32], sock[PATH_MAX];
+
+	(void)root;
+	tidy_read(efd, "pid", pid, sizeof(pid));
+	tidy_read(efd, "sock", sock, sizeof(sock));
+	if (tidy_sock_live(sock) || tidy_pid_live(pid) || (!pid[0] && tidy_recent(dfd, name)))
+		return false;
+	snprintf(why, len, "removed the entry of instance %s (pid %s), which is gone", name, pid[0] ? pid : "unknown");
+	return true;
+}
+
+/* A client is gone when its instance's entry is (a live instance removes its own clients' entries as they
+ * leave). */
+static bool client_gone(const char *root, int dfd, const char *name, int efd, char *why, size_t len)
+{
+	char path[PATH_MAX], id[NAME_MAX + 1];
+	struct stat st;
+
+	(void)why;
+	(void)len;
+	tidy_read(efd, "ins", id, sizeof(id));
+	if (!id[0])
+		return !tidy_recent(dfd, name);
+	if (strchr(id, '/') || snprintf(path, sizeof(path), "%s/ins/%s", root, id) >= (int)sizeof(path))
+		return false; /* not an id mwinsd writes: not ours to judge */
+	return stat(path, &st) < 0;
 }
 
 /* Called once, before this instance's entry is made (with the privileges mwinsd started with). */
 static void registry_tidy(const char *root)
 {
-	tidy_instances(root);
-	tidy_clients(root);
+	int n;
+
+	tidy_walk(root, "ins", instance_gone);
+	n = tidy_walk(root, "clients", client_gone);
+	if (n)
+		ins_log(1, "registry: removed %d client entr%s whose instance is gone", n, n == 1 ? "y" : "ies");
 }
 
 int registry_prepare(void)
