@@ -552,6 +552,17 @@ def ins(topo, request):
     return i
 
 
+def ins_with_event_log(topo, request):
+    """An mwinsd (torn down with the module) whose event log, i.event_log, records every connection with its
+    process: for a module's own `ins` fixture."""
+    log = topo.tmpdir / "events.log"
+    i = Ins(topo, ["--event-log", log])
+    request.addfinalizer(i.teardown)
+    i.start()
+    i.event_log = log
+    return i
+
+
 # --------------------------------------------------------------------------
 # helper programs
 

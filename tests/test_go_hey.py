@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import Ins, need
+from conftest import ins_with_event_log, need
 
 NGINX_CONF = """
 daemon off;
@@ -42,12 +42,7 @@ http {{
 @pytest.fixture(scope="module")
 def ins(topo, request):
     """mwinsd with an event log, which records every connection with its process."""
-    log = topo.tmpdir / "events.log"
-    i = Ins(topo, ["--event-log", log])
-    request.addfinalizer(i.teardown)
-    i.start()
-    i.event_log = log
-    return i
+    return ins_with_event_log(topo, request)
 
 
 @pytest.fixture(scope="module")

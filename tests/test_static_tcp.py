@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, HELPERS, PY, Ins, need
+from conftest import BUILD, HELPERS, PY, ins_with_event_log, need
 
 ECHO = r"""
 import socket, sys, threading
@@ -61,12 +61,7 @@ def static_bins():
 @pytest.fixture(scope="module")
 def ins(topo, request):
     """mwinsd with an event log, which records every connection with its process."""
-    log = topo.tmpdir / "events.log"
-    i = Ins(topo, ["--event-log", log])
-    request.addfinalizer(i.teardown)
-    i.start()
-    i.event_log = log
-    return i
+    return ins_with_event_log(topo, request)
 
 
 @pytest.fixture(scope="module")
